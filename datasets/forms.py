@@ -1,0 +1,275 @@
+"""Forms validate in clean_* through datasets.rules; save() is never used for side
+effects: views hand cleaned_data to a service."""
+
+from crispy_forms.bootstrap import Tab, TabHolder
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Layout
+from django import forms
+from django.core.exceptions import ValidationError
+
+from . import rules
+from .models import CredentialKind, Dataset, KaggleAccount, Lab, StorageRoot
+
+
+class KeywordsField(forms.CharField):
+    """Comma-separated keywords in the form, a list in the model."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [part for part in (p.strip() for p in text.split(",")) if part]
+
+    def validate(self, value):
+        pass
+
+    def clean(self, value):
+        words = self.to_python(value)
+        return rules.clean_keywords(words)
+
+
+class DatasetForm(forms.ModelForm):
+    keywords = KeywordsField(
+        required=False,
+        help_text="Comma-separated, e.g. ornithology, audio, time series. Kaggle keeps "
+        "the ones that are Kaggle tags.",
+    )
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "lab",
+            "kaggle_account",
+            "slug",
+            "title",
+            "subtitle",
+            "description",
+            "license",
+            "keywords",
+            "is_private",
+            "source",
+            "folder_packaging",
+        ]
+        labels = {
+            "kaggle_account": "Kaggle account (owner)",
+            "is_private": "Private on Kaggle",
+            "source": "Where the files come from",
+        }
+        help_texts = {
+            "slug": "The last part of the Kaggle URL: 6–50 letters, digits and hyphens.",
+            "title": "6–50 characters.",
+            "subtitle": "Optional; 20–80 characters when given.",
+            "description": "Markdown. Shown on Kaggle and in Wharf; scripts and styles "
+            "are removed.",
+            "is_private": "Recommended. A public dataset can never be made private again.",
+            "folder_packaging": "Folders are published as one archive each.",
+        }
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 10}),
+            "license": forms.Select(choices=rules.LICENSE_CHOICES),
+            "slug": forms.TextInput(
+                attrs={"pattern": "[A-Za-z0-9]+(-[A-Za-z0-9]+)*", "minlength": 6, "maxlength": 50}
+            ),
+            "title": forms.TextInput(attrs={"minlength": 6, "maxlength": 50}),
+            "subtitle": forms.TextInput(attrs={"minlength": 20, "maxlength": 80}),
+        }
+
+    def __init__(self, *args, user, labs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = labs
+        self.fields["kaggle_account"].queryset = KaggleAccount.objects.filter(lab__in=labs)
+        self.fields["kaggle_account"].required = True
+        self.fields["kaggle_account"].empty_label = "Choose an account"
+        self.fields["license"] = forms.ChoiceField(
+            choices=rules.LICENSE_CHOICES,
+            initial=rules.DEFAULT_LICENSE,
+            help_text="Who may do what with the data. Not sure? CC BY 4.0 asks for credit "
+            "and allows everything else.",
+        )
+        if labs.count() == 1 and not self.instance.pk:
+            self.fields["lab"].initial = labs.first()
+        if self.instance.pk:
+            self.fields["lab"].disabled = True
+            if self.instance.latest_version:
+                self.fields["slug"].disabled = True
+                self.fields["kaggle_account"].disabled = True
+        # Each field's own length rule is checked by rules.*; let the browser help too.
+        for name in ("title", "slug", "subtitle"):
+            self.fields[name].widget.attrs["aria-describedby"] = f"hint_id_{name}"
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.layout = Layout(
+            TabHolder(
+                Tab("1. Basics", "lab", "kaggle_account", "title", "slug", "subtitle"),
+                Tab(
+                    "2. Description",
+                    Field("description", css_class="font-monospace"),
+                    "keywords",
+                    "license",
+                ),
+                Tab("3. Publishing", "is_private", "source", "folder_packaging"),
+            )
+        )
+
+    def _rule(self, name, check):
+        value = self.cleaned_data.get(name) or ""
+        value = value.strip()
+        if value or name != "subtitle":
+            check(value)
+        return value
+
+    def clean_title(self):
+        return self._rule("title", rules.check_title)
+
+    def clean_subtitle(self):
+        return self._rule("subtitle", rules.check_subtitle)
+
+    def clean_slug(self):
+        return self._rule("slug", rules.check_slug)
+
+    def clean_license(self):
+        return self._rule("license", rules.check_license)
+
+    def clean_description(self):
+        text = self.cleaned_data.get("description") or ""
+        if len(text) > rules.DESCRIPTION_MAX:
+            raise ValidationError(
+                f"Keep the description under {rules.DESCRIPTION_MAX:,} characters."
+            )
+        rules.check_no_control_characters(text.replace("\r", ""), "The description")
+        return text
+
+    def clean(self):
+        cleaned = super().clean()
+        lab = cleaned.get("lab") or (self.instance.lab if self.instance.lab_id else None)
+        account = cleaned.get("kaggle_account")
+        if lab and account and account.lab_id != lab.pk:
+            self.add_error("kaggle_account", "Choose an account of the dataset's lab.")
+        return cleaned
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Django's documented pattern for <input type=file multiple>."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        help_text="Choose one or more files. Names must be unique within the dataset.",
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=rules.FILE_DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Applies to each file uploaded now; edit per file afterwards.",
+    )
+
+
+class StorageFileForm(forms.Form):
+    storage_root = forms.ModelChoiceField(queryset=StorageRoot.objects.none())
+    relpath = forms.CharField(label="Path inside the root", max_length=1000)
+    path = forms.CharField(
+        label="Publish as",
+        required=False,
+        max_length=200,
+        help_text="Defaults to the file or folder name.",
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=rules.FILE_DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, lab: Lab, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["storage_root"].queryset = lab.storage_roots.all()
+
+
+class FileEditForm(forms.Form):
+    path = forms.CharField(label="Name", max_length=200)
+    description = forms.CharField(
+        required=False,
+        max_length=rules.FILE_DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_path(self):
+        return rules.clean_file_name(self.cleaned_data["path"])
+
+
+class KaggleAccountForm(forms.Form):
+    owner_slug = forms.CharField(
+        max_length=50, help_text="The Kaggle user or organisation datasets appear under."
+    )
+    username = forms.CharField(max_length=50, help_text="The Kaggle user the key belongs to.")
+    credential_kind = forms.ChoiceField(
+        choices=CredentialKind.choices, initial="key", widget=forms.RadioSelect
+    )
+    secret = forms.CharField(
+        label="API key or token",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted; Wharf shows only its last four characters afterwards.",
+    )
+
+    def clean_owner_slug(self):
+        rules.check_owner_slug(self.cleaned_data["owner_slug"])
+        return self.cleaned_data["owner_slug"]
+
+    def clean_username(self):
+        rules.check_owner_slug(self.cleaned_data["username"])
+        return self.cleaned_data["username"]
+
+
+class StorageRootForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What researchers see, e.g. 'Cluster project'.")
+    path = forms.CharField(max_length=1000, help_text="Absolute path on the Wharf servers.")
+
+
+class SubmitForm(forms.Form):
+    version_notes = forms.CharField(
+        required=False,
+        max_length=rules.VERSION_NOTES_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What is new in this version. Required after the first version.",
+    )
+
+
+class ApproveForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Note (optional)",
+    )
+
+
+class ReturnForm(forms.Form):
+    reason = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The researcher sees this on the dataset page.",
+    )
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label="Comment", max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})
+    )

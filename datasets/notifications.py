@@ -1,0 +1,106 @@
+"""Emails about reviews. Services call these in transaction.on_commit; the sending
+happens in a Celery task, so a slow mail server never slows a page."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import Comment, Profile, Role, Submission
+
+log = logging.getLogger(__name__)
+
+PREFERENCE = {
+    "submitted": "email_on_submission",
+    "reviewed": "email_on_review",
+    "commented": "email_on_comment",
+    "published": "email_on_publish",
+}
+
+
+def _wanted(users, kind: str) -> list[str]:
+    field = PREFERENCE[kind]
+    opted_out = set(
+        Profile.objects.filter(user__in=users, **{field: False}).values_list("user_id", flat=True)
+    )
+    return sorted({u.email for u in users if u.email and u.pk not in opted_out})
+
+
+def _link(path: str) -> str:
+    return settings.WHARF_BASE_URL.rstrip("/") + path
+
+
+def _send(kind: str, subject: str, template: str, context: dict, users) -> None:
+    recipients = _wanted(users, kind)
+    if not recipients:
+        return
+    notify_send.delay(subject, render_to_string(template, context), recipients)
+
+
+@shared_task(
+    name="datasets.notify_send", autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+)
+def notify_send(subject: str, body: str, recipients: list[str]) -> None:
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+
+
+def submission_submitted(submission_id: int) -> None:
+    submission = Submission.objects.select_related("dataset__lab", "submitted_by").get(
+        pk=submission_id
+    )
+    lab = submission.dataset.lab
+    engineers = [
+        m.user
+        for m in lab.memberships.filter(role=Role.ENGINEER).select_related("user")
+        if m.user_id != submission.submitted_by_id
+    ]
+    _send(
+        "submitted",
+        f"[Wharf] {submission} waits for review",
+        "datasets/email/submission_submitted.txt",
+        {"submission": submission, "url": _link(reverse("datasets:review", args=[submission.pk]))},
+        engineers,
+    )
+
+
+def submission_reviewed(submission_id: int) -> None:
+    submission = Submission.objects.select_related("dataset", "submitted_by", "reviewed_by").get(
+        pk=submission_id
+    )
+    if submission.submitted_by is None:
+        return
+    _send(
+        "reviewed",
+        f"[Wharf] {submission} was {submission.get_state_display().lower()}",
+        "datasets/email/submission_reviewed.txt",
+        {
+            "submission": submission,
+            "url": _link(reverse("datasets:dataset_detail", args=[submission.dataset_id])),
+        },
+        [submission.submitted_by],
+    )
+
+
+def comment_added(comment_id: int) -> None:
+    comment = Comment.objects.select_related("submission__dataset", "author").get(pk=comment_id)
+    submission = comment.submission
+    people = {c.author for c in submission.comments.select_related("author") if c.author}
+    if submission.submitted_by:
+        people.add(submission.submitted_by)
+    if submission.reviewed_by:
+        people.add(submission.reviewed_by)
+    people.discard(comment.author)
+    _send(
+        "commented",
+        f"[Wharf] New comment on {submission}",
+        "datasets/email/comment_added.txt",
+        {
+            "comment": comment,
+            "submission": submission,
+            "url": _link(reverse("datasets:review", args=[submission.pk])),
+        },
+        list(people),
+    )

@@ -1,0 +1,191 @@
+"""Kaggle's rules for dataset metadata, in one place: forms, the API and the services
+all validate through these functions, so a message reads the same everywhere."""
+
+import re
+import unicodedata
+
+from django.core.exceptions import ValidationError
+
+TITLE_MIN, TITLE_MAX = 6, 50
+SLUG_MIN, SLUG_MAX = 6, 50
+SUBTITLE_MIN, SUBTITLE_MAX = 20, 80
+DESCRIPTION_MAX = 50_000
+KEYWORDS_MAX = 20
+KEYWORD_MAX_LENGTH = 50
+VERSION_NOTES_MAX = 10_000
+FILE_DESCRIPTION_MAX = 2_000
+PATH_MAX = 255
+
+SLUG_RE = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+OWNER_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")
+
+# Kaggle's license names (docs/datasets_metadata.md in Kaggle/kaggle-api), with what
+# each means for someone who is not a lawyer.
+LICENSES: dict[str, str] = {
+    "CC0-1.0": "Public domain: anyone may use it for anything, no credit needed.",
+    "CC-BY-4.0": "Anyone may use and adapt it, also commercially, if they credit you.",
+    "CC-BY-SA-4.0": "Like CC BY, and adaptations must be shared under the same license.",
+    "CC-BY-NC-4.0": "Anyone may use and adapt it with credit, but not commercially.",
+    "CC-BY-NC-SA-4.0": "Non-commercial, with credit, adaptations under the same license.",
+    "CC-BY-ND-4.0": "Use with credit, also commercially, but no modified versions.",
+    "CC-BY-NC-ND-4.0": "Use with credit, non-commercially, no modified versions.",
+    "CC-BY-3.0": "Older CC BY: use and adapt with credit.",
+    "CC-BY-SA-3.0": "Older CC BY-SA: credit, share adaptations alike.",
+    "CC-BY-3.0-IGO": "CC BY for intergovernmental organisations.",
+    "CC-BY-NC-SA-3.0-IGO": "CC BY-NC-SA for intergovernmental organisations.",
+    "ODbL-1.0": "Open Database License: use with credit, share database changes alike.",
+    "ODC-BY-1.0": "Open Data Commons Attribution: use with credit.",
+    "PDDL": "Open Data Commons public domain dedication.",
+    "DbCL-1.0": "Database Contents License, for the contents of an ODbL database.",
+    "CDLA-Permissive-1.0": "Community Data License, permissive: use with the notice kept.",
+    "CDLA-Sharing-1.0": "Community Data License, sharing: publish changes alike.",
+    "apache-2.0": "Apache 2.0 (a software license): use with notice, patent grant.",
+    "GPL-2.0": "GNU GPL 2 (a software license): derivatives under the GPL.",
+    "GPL-3.0": "GNU GPL 3 (a software license): derivatives under the GPL.",
+    "LGPL-3.0": "GNU LGPL 3 (a software license).",
+    "AGPL-3.0": "GNU AGPL 3 (a software license), also covering network use.",
+    "FDL-1.3": "GNU Free Documentation License.",
+    "US-Government-Works": "A work of the US government, not under copyright.",
+    "EU-ODP-Legal-Notice": "The EU Open Data Portal's reuse notice.",
+    "copyright-authors": "All rights reserved by the authors: others may only look.",
+    "other": "Another license, named in the description.",
+    "unknown": "The license is not known (discouraged).",
+}
+LICENSE_CHOICES = [(name, f"{name} — {help_text}") for name, help_text in LICENSES.items()]
+DEFAULT_LICENSE = "CC-BY-4.0"
+
+# Control characters other than tab and newline never belong in metadata.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_no_control_characters(value: str, field: str = "This field") -> None:
+    if value and _CONTROL_RE.search(value):
+        raise ValidationError(
+            f"{field} contains control or direction-override characters; remove them.",
+            code="control_characters",
+        )
+
+
+def check_length(value: str, low: int, high: int, field: str) -> None:
+    n = len(value or "")
+    if not low <= n <= high:
+        raise ValidationError(
+            f"{field} must be {low}–{high} characters long on Kaggle; it has {n}.",
+            code="length",
+        )
+
+
+def check_title(value: str) -> None:
+    check_no_control_characters(value, "The title")
+    check_length(value.strip(), TITLE_MIN, TITLE_MAX, "The title")
+
+
+def check_subtitle(value: str) -> None:
+    if not value:
+        return
+    check_no_control_characters(value, "The subtitle")
+    check_length(value.strip(), SUBTITLE_MIN, SUBTITLE_MAX, "The subtitle")
+
+
+def check_slug(value: str) -> None:
+    if value != unicodedata.normalize("NFKC", value) or not value.isascii():
+        raise ValidationError(
+            "The slug may use only plain ASCII letters, digits and hyphens "
+            "(it contains a look-alike or accented character).",
+            code="slug_ascii",
+        )
+    check_length(value, SLUG_MIN, SLUG_MAX, "The slug")
+    if not SLUG_RE.match(value):
+        raise ValidationError(
+            "The slug may use only letters, digits and single hyphens between them, "
+            "e.g. 'bird-song-recordings'.",
+            code="slug_characters",
+        )
+
+
+def check_owner_slug(value: str) -> None:
+    if not value.isascii() or not OWNER_SLUG_RE.match(value):
+        raise ValidationError(
+            "A Kaggle owner is a user name or organisation slug: letters, digits, "
+            "hyphens and underscores, up to 50 characters.",
+            code="owner_slug",
+        )
+
+
+def check_license(value: str) -> None:
+    if value not in LICENSES:
+        raise ValidationError(
+            f"'{value}' is not one of Kaggle's licenses; choose one from the list.",
+            code="license",
+        )
+
+
+def clean_keywords(values: list[str]) -> list[str]:
+    """Trims, lower-cases and de-duplicates keywords, refusing ones Kaggle cannot take."""
+    seen: list[str] = []
+    for raw in values:
+        word = " ".join(str(raw).split()).lower()
+        if not word:
+            continue
+        check_no_control_characters(word, "A keyword")
+        if len(word) > KEYWORD_MAX_LENGTH:
+            raise ValidationError(
+                f"Keyword '{word[:20]}…' is longer than {KEYWORD_MAX_LENGTH} characters.",
+                code="keyword_length",
+            )
+        if word not in seen:
+            seen.append(word)
+    if len(seen) > KEYWORDS_MAX:
+        raise ValidationError(f"Use at most {KEYWORDS_MAX} keywords.", code="keywords_count")
+    return seen
+
+
+_WINDOWS_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
+FILE_NAME_MAX = 200
+
+
+def clean_file_name(name: str) -> str:
+    """A published file name: one path component, printable, NFC-normalised. Returns
+    the cleaned name or raises ValidationError saying what to change."""
+    name = unicodedata.normalize("NFC", name or "").strip()
+    if not name:
+        raise ValidationError("Give the file a name.", code="file_name_empty")
+    if "/" in name or "\\" in name:
+        raise ValidationError(
+            f"'{name[:60]}' contains a path separator; a file name is a single name, "
+            "like 'measurements.csv'.",
+            code="file_name_path",
+        )
+    if name in {".", ".."} or name.startswith("."):
+        raise ValidationError(
+            "File names may not start with a dot (hidden files are not published).",
+            code="file_name_dot",
+        )
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in name):
+        raise ValidationError(
+            "The file name contains control or invisible formatting characters.",
+            code="file_name_control",
+        )
+    if len(name) > FILE_NAME_MAX:
+        raise ValidationError(
+            f"The file name is {len(name)} characters long; keep it under {FILE_NAME_MAX}.",
+            code="file_name_length",
+        )
+    if name.split(".")[0].lower() in _WINDOWS_RESERVED:
+        raise ValidationError(
+            f"'{name}' is a reserved device name on Windows; people could not download it.",
+            code="file_name_reserved",
+        )
+    return name
+
+
+def file_name_key(name: str) -> str:
+    """Names that differ only by case or Unicode form count as the same file."""
+    return unicodedata.normalize("NFC", name).casefold()

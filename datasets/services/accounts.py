@@ -1,0 +1,176 @@
+"""A lab's Kaggle accounts and storage roots: engineers only."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from datasets import crypto, rules
+from datasets.models import CredentialKind, KaggleAccount, Lab, StorageRoot
+from datasets.selectors import is_engineer
+
+from .errors import Conflict, Forbidden, ServiceError
+from .events import event_record
+
+
+def _require_engineer(actor, lab: Lab) -> None:
+    if not is_engineer(actor, lab):
+        raise Forbidden(f"Only data engineers of {lab.name} may do this.")
+
+
+def _check_secret(kind: str, secret: str) -> str:
+    secret = (secret or "").strip()
+    if kind not in CredentialKind.values:
+        raise ServiceError("Choose a key or an access token.", field="credential_kind")
+    if len(secret) < 8 or len(secret) > 500 or any(c.isspace() for c in secret):
+        raise ServiceError(
+            "Paste the key or token exactly as Kaggle shows it (no spaces).", field="secret"
+        )
+    return secret
+
+
+def kaggle_account_create(
+    lab: Lab, *, actor, owner_slug: str, username: str, credential_kind: str, secret: str
+) -> KaggleAccount:
+    _require_engineer(actor, lab)
+    for value, field in ((owner_slug, "owner_slug"), (username, "username")):
+        try:
+            rules.check_owner_slug(value)
+        except Exception as exc:
+            raise ServiceError(exc.messages[0], field=field) from None
+    secret = _check_secret(credential_kind, secret)
+    try:
+        with transaction.atomic():
+            account = KaggleAccount.objects.create(
+                lab=lab,
+                owner_slug=owner_slug,
+                username=username,
+                credential_kind=credential_kind,
+                secret_encrypted=crypto.encrypt(secret),
+                secret_last4=secret[-4:],
+                created_by=actor,
+            )
+            event_record(
+                "account.created",
+                lab=lab,
+                actor=actor,
+                data={"owner_slug": owner_slug, "username": username, "kind": credential_kind},
+            )
+    except IntegrityError:
+        raise ServiceError(
+            f"{lab.name} already has an account for {owner_slug}.", field="owner_slug"
+        ) from None
+    return account
+
+
+def kaggle_account_set_secret(
+    account: KaggleAccount, *, actor, credential_kind: str, secret: str
+) -> KaggleAccount:
+    _require_engineer(actor, account.lab)
+    secret = _check_secret(credential_kind, secret)
+    with transaction.atomic():
+        account.credential_kind = credential_kind
+        account.secret_encrypted = crypto.encrypt(secret)
+        account.secret_last4 = secret[-4:]
+        account.last_tested_at = account.last_test_ok = None
+        account.last_test_message = ""
+        account.save()
+        event_record(
+            "account.secret_changed",
+            lab=account.lab,
+            actor=actor,
+            data={"owner_slug": account.owner_slug},
+        )
+    return account
+
+
+def kaggle_account_delete(account: KaggleAccount, *, actor) -> None:
+    _require_engineer(actor, account.lab)
+    if account.datasets.exists():
+        raise Conflict("Datasets publish under this account; move or delete them first.")
+    with transaction.atomic():
+        event_record(
+            "account.deleted", lab=account.lab, actor=actor, data={"owner_slug": account.owner_slug}
+        )
+        account.delete()
+
+
+def kaggle_account_test(account: KaggleAccount, *, actor) -> tuple[bool, str]:
+    """Checks the credentials through the official client (bounded by a timeout)."""
+    from datasets.kaggle import test_connection
+
+    _require_engineer(actor, account.lab)
+    ok, message = test_connection(account)
+    with transaction.atomic():
+        KaggleAccount.objects.filter(pk=account.pk).update(
+            last_tested_at=timezone.now(), last_test_ok=ok, last_test_message=message[:300]
+        )
+        event_record(
+            "account.tested",
+            lab=account.lab,
+            actor=actor,
+            data={"owner_slug": account.owner_slug, "ok": ok, "message": message},
+        )
+    return ok, message
+
+
+def credentials_rotate_key() -> int:
+    """Re-encrypts every stored secret with the newest WHARF_CREDENTIALS_KEY."""
+    count = 0
+    with transaction.atomic():
+        for account in KaggleAccount.objects.select_for_update():
+            account.secret_encrypted = crypto.rotate(account.secret_encrypted)
+            account.save(update_fields=["secret_encrypted"])
+            count += 1
+    return count
+
+
+def _check_root_path(path: str) -> str:
+    path = (path or "").strip()
+    if not path.startswith("/"):
+        raise ServiceError(
+            "Give the absolute path of the folder, e.g. /lab-storage/project.", field="path"
+        )
+    real = os.path.realpath(path)
+    if not Path(real).is_dir():
+        raise ServiceError(f"{path} is not an existing folder on the Wharf servers.", field="path")
+    allowed = [os.path.realpath(p) for p in settings.STORAGE_ROOTS_ALLOWED_UNDER]
+    if not any(real == a or real.startswith(a.rstrip("/") + "/") for a in allowed):
+        where = ", ".join(allowed) or "nowhere (set WHARF_STORAGE_ROOTS_ALLOWED_UNDER)"
+        raise ServiceError(f"Storage roots must be inside {where}.", field="path")
+    return real
+
+
+def storage_root_create(lab: Lab, *, actor, name: str, path: str) -> StorageRoot:
+    _require_engineer(actor, lab)
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ServiceError("Name the root (up to 80 characters).", field="name")
+    real = _check_root_path(path)
+    try:
+        with transaction.atomic():
+            root = StorageRoot.objects.create(lab=lab, name=name, path=real, created_by=actor)
+            event_record(
+                "storage_root.created", lab=lab, actor=actor, data={"name": name, "path": real}
+            )
+    except IntegrityError:
+        raise ServiceError(
+            "The lab already has a root with that name or path.", field="path"
+        ) from None
+    return root
+
+
+def storage_root_delete(root: StorageRoot, *, actor) -> None:
+    _require_engineer(actor, root.lab)
+    if root.files.exists():
+        raise Conflict("Dataset files point into this root; remove them first.")
+    with transaction.atomic():
+        event_record(
+            "storage_root.deleted",
+            lab=root.lab,
+            actor=actor,
+            data={"name": root.name, "path": root.path},
+        )
+        root.delete()

@@ -1,0 +1,264 @@
+"""Submitting a version and reviewing it. A submission freezes the metadata and the
+file list (folders entry by entry), so what is approved is what gets published."""
+
+import os
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from datasets import notifications, rules, storage
+from datasets.metadata import dataset_snapshot
+from datasets.models import (
+    Comment,
+    Dataset,
+    DatasetStatus,
+    JobState,
+    Submission,
+    SubmissionState,
+)
+from datasets.selectors import is_engineer
+
+from .datasets import _require_member, ensure_editable
+from .errors import Conflict, Forbidden, ServiceError
+from .events import event_record
+
+
+def _freeze_file(item) -> dict:
+    """One file list entry, read from disk now (outside any transaction)."""
+    entry = {"path": item.path, "kind": item.kind, "description": item.description}
+    if item.storage_root_id:
+        root = item.storage_root
+        try:
+            real = storage.resolve_under_root(root.path, item.storage_relpath)
+            kind, size, _count, mtime = storage.describe(real)
+            entries = (
+                [
+                    {"path": e.relpath, "size": e.size, "mtime": e.mtime}
+                    for e in storage.walk_folder(real)
+                ]
+                if kind == "folder"
+                else []
+            )
+        except storage.UnsafePath as exc:
+            raise ServiceError(f"{item.path}: {exc}", code="unsafe_path") from None
+        entry.update(
+            origin="storage",
+            storage_root_id=root.pk,
+            root_path=root.path,
+            relpath=item.storage_relpath,
+            kind=kind,
+            size=size,
+            mtime=mtime,
+        )
+        if kind == "folder":
+            entry["entries"] = entries
+    else:
+        path = item.upload.path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ServiceError(
+                f"The upload of {item.path} is missing on the server; upload it again.",
+                code="upload_missing",
+            ) from None
+        entry.update(origin="upload", upload=item.upload.name, size=st.st_size, mtime=st.st_mtime)
+    return entry
+
+
+def submission_submit(dataset: Dataset, *, actor, version_notes: str = "") -> Submission:
+    _require_member(actor, dataset.lab)
+    ensure_editable(dataset)
+    version_notes = (version_notes or "").strip()
+    if len(version_notes) > rules.VERSION_NOTES_MAX:
+        raise ServiceError("Keep version notes under 10,000 characters.", field="version_notes")
+    rules.check_no_control_characters(version_notes.replace("\r", ""), "The version notes")
+    if dataset.kaggle_account_id is None:
+        raise ServiceError("Choose the Kaggle account to publish under before submitting.")
+    items = list(dataset.files.select_related("storage_root"))
+    if not items:
+        raise ServiceError(
+            "Add at least one file before submitting: Kaggle needs one.", code="no_files"
+        )
+    if dataset.latest_version and not version_notes:
+        raise ServiceError(
+            "Say what changed in this version (version notes).", field="version_notes"
+        )
+    files = [_freeze_file(item) for item in items]
+    try:
+        with transaction.atomic():
+            locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            ensure_editable(locked)
+            if locked.jobs.filter(state__in=JobState.active()).exists():
+                raise Conflict("A version of this dataset is still being published.")
+            submission = Submission.objects.create(
+                dataset=locked,
+                number=(locked.latest_version or 0) + 1,
+                metadata=dataset_snapshot(locked),
+                files=files,
+                total_bytes=sum(f["size"] for f in files),
+                file_count=len(files),
+                version_notes=version_notes,
+                submitted_by=actor,
+            )
+            Dataset.objects.filter(pk=locked.pk).update(return_reason="")
+            event_record(
+                "submission.submitted",
+                submission=submission,
+                actor=actor,
+                status=DatasetStatus.IN_REVIEW,
+                data={
+                    "number": submission.number,
+                    "files": len(files),
+                    "bytes": submission.total_bytes,
+                },
+            )
+            transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
+    except IntegrityError:
+        raise Conflict("This dataset already has a submission waiting for review.") from None
+    return submission
+
+
+def _status_after_review_closed(dataset: Dataset) -> str:
+    return DatasetStatus.PUBLISHED if dataset.latest_version else DatasetStatus.DRAFT
+
+
+def _close(submission: Submission, new_state: str, *, actor, **fields) -> bool:
+    """Moves a pending submission to `new_state` with a conditional update: of two
+    engineers (or two clicks) only one wins; the other is told it was already done."""
+    updated = Submission.objects.filter(
+        pk=submission.pk, state=SubmissionState.PENDING_REVIEW
+    ).update(state=new_state, reviewed_at=timezone.now(), **fields)
+    if not updated:
+        submission.refresh_from_db()
+        raise Conflict(
+            f"This submission is already {submission.get_state_display().lower()}; "
+            "nothing was changed.",
+            code="not_pending",
+        )
+    submission.refresh_from_db()
+    return True
+
+
+def submission_withdraw(submission: Submission, *, actor) -> Submission:
+    dataset = submission.dataset
+    _require_member(actor, dataset.lab)
+    if submission.submitted_by_id != actor.pk and not is_engineer(actor, dataset.lab):
+        raise Forbidden("Only the researcher who submitted it may withdraw it.")
+    with transaction.atomic():
+        _close(submission, SubmissionState.WITHDRAWN, actor=actor)
+        event_record(
+            "submission.withdrawn",
+            submission=submission,
+            actor=actor,
+            status=_status_after_review_closed(dataset),
+            data={"number": submission.number},
+        )
+    return submission
+
+
+def files_changed_since(submission: Submission) -> list[str]:
+    """Storage files whose size changed (or that vanished) since the submission."""
+    changed = []
+    for entry in submission.files:
+        if entry.get("origin") != "storage":
+            continue
+        try:
+            real = storage.resolve_under_root(entry["root_path"], entry["relpath"])
+            _kind, size, _count, _mtime = storage.describe(real)
+        except storage.UnsafePath:
+            changed.append(entry["path"])
+            continue
+        if size != entry["size"]:
+            changed.append(entry["path"])
+    return changed
+
+
+def submission_approve(
+    submission: Submission, *, actor, note: str = "", acknowledge_findings: bool = False
+):
+    """Approves and creates the publish job (queued after the transaction commits)."""
+    from .jobs import job_create
+
+    dataset = submission.dataset
+    if not is_engineer(actor, dataset.lab):
+        raise Forbidden("Only the lab's data engineers may approve a submission.")
+    if submission.submitted_by_id == actor.pk and not dataset.lab.allow_self_approval:
+        raise Forbidden(
+            "You submitted this version; another engineer must approve it "
+            "(or the lab must allow self-approval).",
+            code="self_approval",
+        )
+    if submission.state != SubmissionState.PENDING_REVIEW:
+        raise Conflict(
+            f"This submission is {submission.get_state_display().lower()}; "
+            "only a pending one can be approved.",
+            code="not_pending",
+        )
+    changed = files_changed_since(submission)
+    if changed:
+        raise Conflict(
+            "Files changed on storage since this version was submitted: "
+            f"{', '.join(changed)}. The researcher must submit again.",
+            code="files_changed",
+        )
+    note = (note or "").strip()[:5000]
+    with transaction.atomic():
+        _close(
+            submission, SubmissionState.APPROVED, actor=actor, reviewed_by=actor, review_note=note
+        )
+        event_record(
+            "submission.approved",
+            submission=submission,
+            actor=actor,
+            status=DatasetStatus.APPROVED,
+            data={"number": submission.number, "note": note},
+        )
+        job = job_create(submission, actor=actor)
+        transaction.on_commit(lambda: notifications.submission_reviewed(submission.pk))
+    return job
+
+
+def submission_return(submission: Submission, *, actor, reason: str) -> Submission:
+    dataset = submission.dataset
+    if not is_engineer(actor, dataset.lab):
+        raise Forbidden("Only the lab's data engineers may return a submission.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(
+            "Say why it goes back, so the researcher knows what to fix.", field="reason"
+        )
+    if len(reason) > 5000:
+        raise ServiceError("Keep the reason under 5,000 characters.", field="reason")
+    with transaction.atomic():
+        _close(
+            submission, SubmissionState.RETURNED, actor=actor, reviewed_by=actor, review_note=reason
+        )
+        Dataset.objects.filter(pk=dataset.pk).update(return_reason=reason)
+        event_record(
+            "submission.returned",
+            submission=submission,
+            actor=actor,
+            status=DatasetStatus.RETURNED,
+            data={"number": submission.number, "reason": reason},
+        )
+        transaction.on_commit(lambda: notifications.submission_reviewed(submission.pk))
+    return submission
+
+
+def comment_add(submission: Submission, *, actor, text: str) -> Comment:
+    _require_member(actor, submission.dataset.lab)
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("Write something first.", field="text")
+    if len(text) > 10_000:
+        raise ServiceError("Keep a comment under 10,000 characters.", field="text")
+    with transaction.atomic():
+        comment = Comment.objects.create(submission=submission, author=actor, text=text)
+        event_record(
+            "submission.commented",
+            submission=submission,
+            actor=actor,
+            data={"comment": comment.pk, "excerpt": text[:200]},
+        )
+        transaction.on_commit(lambda: notifications.comment_added(comment.pk))
+    return comment

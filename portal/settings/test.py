@@ -1,0 +1,35 @@
+"""Settings for the test suite: same parts as the demo, short limits, fast hashing."""
+
+import os
+
+from .base import *  # noqa: F403
+from .env import env_str
+
+SECRET_KEY = "wharf-tests-only"  # noqa: S105
+DEBUG = False
+WHARF_DEMO = True
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+HEALTH_WORKER_PING_TIMEOUT = 1.0
+
+# A SQLite test database must be a file: the Celery worker the integration tests start
+# is another process and has to see the same rows.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405
+
+# The worker started by the tests is told which database the test run created.
+if os.environ.get("WHARF_TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["WHARF_TEST_DATABASE_NAME"]  # noqa: F405
+
+LOG_LEVEL = env_str("WHARF_LOG_LEVEL", "WARNING")
+LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
+
+# Static files straight from the source folders (no collectstatic on a dev machine).
+STATIC_ROOT = None
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

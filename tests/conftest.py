@@ -1,0 +1,104 @@
+"""Shared fixtures: a real Redis for the whole session, a real Celery worker on demand."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from portal.celery import app as celery_app
+from portal.embedded_redis import start_embedded_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_url(tmp_path_factory):
+    """REDIS_URL when set (CI's Redis, flushed first), else an embedded redis-server."""
+    url = os.environ.get("REDIS_URL")
+    process = None
+    if url:
+        redis.Redis.from_url(url).flushdb()
+    else:
+        port = free_port()
+        process = start_embedded_redis(
+            port, tmp_path_factory.mktemp("redis"), stdout=subprocess.DEVNULL
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    celery_app.conf.broker_url = url
+    yield url
+    if process:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _worker_env(broker: str) -> dict:
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "REDIS_URL": broker,
+        "WHARF_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "WHARF_DATA_DIR": str(settings.DATA_DIR),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, broker_url):
+    """A real `celery worker` process on the test database and the session's Redis.
+
+    Tests that use it need `transactional_db`, so that what they write is committed
+    and visible to the worker's own connection."""
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = open(ARTIFACTS / "celery-worker.log", "wb")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,publish",
+         "-c", "1", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+         "--include", "tests.worker_tasks"],
+        cwd=ROOT, env=_worker_env(broker_url), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"celery worker exited with {process.returncode}; see {log.name}")
+        if celery_app.control.ping(destination=[name], timeout=0.5):
+            break
+    else:
+        process.kill()
+        pytest.fail(f"celery worker did not answer a ping within 60 s; see {log.name}")
+    yield name
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = ""):
+    """Polls `predicate` until it is truthy; fails the test with `message` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout} s")
