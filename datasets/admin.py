@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from .models import Lab, Membership
+from .models import (
+    ApiToken,
+    Dataset,
+    DatasetFile,
+    Event,
+    KaggleAccount,
+    Lab,
+    Membership,
+    PublishJob,
+    StorageRoot,
+    Submission,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,3 +34,72 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "lab"]
     search_fields = ["user__username", "lab__name"]
     autocomplete_fields = ["user", "lab"]
+
+
+@admin.register(KaggleAccount)
+class KaggleAccountAdmin(admin.ModelAdmin):
+    # The secret is never shown or edited here: engineers set it in Lab settings.
+    list_display = ["owner_slug", "username", "lab", "credential_kind", "masked_secret",
+                    "last_test_ok", "last_tested_at"]  # fmt: skip
+    list_filter = ["lab", "credential_kind"]
+    readonly_fields = ["secret_last4", "last_tested_at", "last_test_ok", "last_test_message"]
+    exclude = ["secret_encrypted"]
+
+
+@admin.register(StorageRoot)
+class StorageRootAdmin(admin.ModelAdmin):
+    list_display = ["name", "path", "lab", "created_at"]
+    list_filter = ["lab"]
+
+
+class DatasetFileInline(admin.TabularInline):
+    model = DatasetFile
+    extra = 0
+    fields = ["path", "kind", "size", "description", "storage_root", "storage_relpath"]
+    readonly_fields = ["size"]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner_slug", "slug", "lab", "status", "latest_version", "updated_at"]
+    list_filter = ["status", "lab"]
+    search_fields = ["title", "slug", "owner_slug"]
+    inlines = [DatasetFileInline]
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "number", "state", "submitted_by", "submitted_at", "reviewed_by"]
+    list_filter = ["state", "dataset__lab"]
+    readonly_fields = ["metadata", "files"]
+
+
+@admin.register(PublishJob)
+class PublishJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "state", "error_code", "attempts", "worker", "created_at"]
+    list_filter = ["state", "error_code"]
+    readonly_fields = ["manifest", "phases"]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The history is append-only: it can be read here, never changed."""
+
+    list_display = ["at", "action", "lab", "dataset", "actor"]
+    list_filter = ["action", "lab"]
+    search_fields = ["action", "dataset__title"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash"]

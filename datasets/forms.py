@@ -5,10 +5,21 @@ from crispy_forms.bootstrap import Tab, TabHolder
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from . import rules
-from .models import CredentialKind, Dataset, KaggleAccount, Lab, StorageRoot
+from .models import (
+    CredentialKind,
+    Dataset,
+    DatasetStatus,
+    JobState,
+    KaggleAccount,
+    Lab,
+    Profile,
+    StorageRoot,
+)
 
 
 class KeywordsField(forms.CharField):
@@ -165,13 +176,25 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        if isinstance(data, list | tuple):
-            return [single(d, initial) for d in data]
-        return [single(data, initial)]
+        items = [d for d in (data if isinstance(data, list | tuple) else [data]) if d]
+        if not items and self.required:
+            raise ValidationError(self.error_messages["required"], code="required")
+        cleaned, errors = [], []
+        for item in items:
+            try:
+                cleaned.append(single(item, initial))
+            except ValidationError as exc:
+                # Name the file: with several files chosen, "the file is empty" is no help.
+                name = getattr(item, "name", "")
+                errors.extend(f"'{name}': {m}" if name else m for m in exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
 
 
 class UploadForm(forms.Form):
     files = MultipleFileField(
+        error_messages={"empty": "the file is empty (0 bytes); Kaggle does not take empty files."},
         help_text="Choose one or more files. Names must be unique within the dataset.",
     )
     description = forms.CharField(
@@ -251,6 +274,11 @@ class SubmitForm(forms.Form):
         help_text="What is new in this version. Required after the first version.",
     )
 
+    def clean_version_notes(self):
+        text = self.cleaned_data.get("version_notes") or ""
+        rules.check_no_control_characters(text.replace("\r", ""), "The version notes")
+        return text
+
 
 class ApproveForm(forms.Form):
     note = forms.CharField(
@@ -273,3 +301,93 @@ class CommentForm(forms.Form):
     text = forms.CharField(
         label="Comment", max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class KaggleSecretForm(forms.Form):
+    """Replaces an account's credential; the old one is never shown."""
+
+    credential_kind = forms.ChoiceField(
+        choices=CredentialKind.choices, initial="key", widget=forms.RadioSelect
+    )
+    secret = forms.CharField(
+        label="New API key or token",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+
+class DatasetFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100)
+    lab = forms.ModelChoiceField(
+        queryset=Lab.objects.none(), required=False, empty_label="All labs"
+    )
+    status = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, labs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = labs
+        self.fields["status"].choices = [("", "Any status"), *DatasetStatus.choices]
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["email_on_submission", "email_on_review", "email_on_comment", "email_on_publish"]
+        labels = {
+            "email_on_submission": "New submissions to review",
+            "email_on_review": "My submissions approved or returned",
+            "email_on_comment": "Comments on submissions I take part in",
+            "email_on_publish": "My versions published or failed",
+        }
+
+
+class HistoryFilterForm(forms.Form):
+    """Filters of the publish history (GET); every field optional."""
+
+    q = forms.CharField(required=False, max_length=100, label="Title or slug")
+    lab = forms.ModelChoiceField(queryset=Lab.objects.none(), required=False)
+    dataset = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    state = forms.ChoiceField(choices=[("", "Any state"), *JobState.choices], required=False)
+    approver = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, label="Approved by"
+    )
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, labs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = labs
+        self.fields["approver"].queryset = (
+            get_user_model()
+            .objects.filter(memberships__lab__in=labs, memberships__role="engineer")
+            .distinct()
+            .order_by("username")
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+    def filter(self, jobs):
+        """The filtered queryset; invalid fields are ignored (their errors are shown)."""
+        data = self.cleaned_data if self.is_bound else {}
+        if data.get("q"):
+            jobs = jobs.filter(
+                models.Q(dataset__title__icontains=data["q"])
+                | models.Q(dataset__slug__icontains=data["q"])
+            )
+        if data.get("lab"):
+            jobs = jobs.filter(dataset__lab=data["lab"])
+        if data.get("dataset"):
+            jobs = jobs.filter(dataset_id=data["dataset"])
+        if data.get("state"):
+            jobs = jobs.filter(state=data["state"])
+        if data.get("approver"):
+            jobs = jobs.filter(submission__reviewed_by=data["approver"])
+        if data.get("since"):
+            jobs = jobs.filter(created_at__date__gte=data["since"])
+        if data.get("until"):
+            jobs = jobs.filter(created_at__date__lte=data["until"])
+        return jobs

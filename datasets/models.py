@@ -375,6 +375,10 @@ class PublishJob(models.Model):
     kaggle_ref = models.CharField(max_length=120, blank=True)
     kaggle_url = models.URLField(blank=True)
     kaggle_version = models.PositiveIntegerField(null=True, blank=True)
+    # Set just before Wharf asks Kaggle to create the dataset or version, so that a later
+    # attempt can tell whether Kaggle may already have it (and never makes a second one).
+    publish_requested_at = models.DateTimeField(null=True, blank=True)
+    kaggle_version_before = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -1,4 +1,93 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import feeds
+from .views import dashboard, datasets, files, history, jobs, labs, profile, review
 
 app_name = "datasets"
-urlpatterns: list = []
+
+urlpatterns = [
+    # Datasets
+    path("datasets/", datasets.DatasetListView.as_view(), name="dataset_list"),
+    path("datasets/new/", datasets.DatasetCreateView.as_view(), name="dataset_create"),
+    path("datasets/<int:pk>/", datasets.DatasetDetailView.as_view(), name="dataset_detail"),
+    path("datasets/<int:pk>/edit/", datasets.DatasetUpdateView.as_view(), name="dataset_edit"),
+    path("datasets/<int:pk>/delete/", datasets.DatasetDeleteView.as_view(), name="dataset_delete"),
+    path(
+        "datasets/<int:pk>/dataset-metadata.json",
+        datasets.DatasetMetadataView.as_view(),
+        name="dataset_metadata",
+    ),
+    path("markdown/preview/", datasets.MarkdownPreviewView.as_view(), name="markdown_preview"),
+    # Files
+    path("datasets/<int:pk>/files/upload/", files.FileUploadView.as_view(), name="file_upload"),
+    path(
+        "datasets/<int:pk>/files/storage/",
+        files.FileAddStorageView.as_view(),
+        name="file_add_storage",
+    ),
+    path(
+        "datasets/<int:pk>/files/storage/browse/",
+        files.StorageBrowseView.as_view(),
+        name="storage_browse",
+    ),
+    path("files/<int:pk>/edit/", files.FileEditView.as_view(), name="file_edit"),
+    path("files/<int:pk>/delete/", files.FileDeleteView.as_view(), name="file_delete"),
+    # Labs: Kaggle accounts and storage roots
+    path("labs/", labs.LabListView.as_view(), name="lab_list"),
+    path("labs/<slug:slug>/", labs.LabSettingsView.as_view(), name="lab_settings"),
+    path("labs/<slug:slug>/accounts/add/", labs.AccountAddView.as_view(), name="account_add"),
+    path(
+        "labs/<slug:slug>/storage-roots/add/",
+        labs.StorageRootAddView.as_view(),
+        name="storageroot_add",
+    ),
+    path(
+        "kaggle-accounts/<int:pk>/secret/",
+        labs.AccountSecretView.as_view(),
+        name="account_secret",
+    ),
+    path("kaggle-accounts/<int:pk>/test/", labs.AccountTestView.as_view(), name="account_test"),
+    path(
+        "kaggle-accounts/<int:pk>/delete/",
+        labs.AccountDeleteView.as_view(),
+        name="account_delete",
+    ),
+    path(
+        "storage-roots/<int:pk>/delete/",
+        labs.StorageRootDeleteView.as_view(),
+        name="storageroot_delete",
+    ),
+    # Review
+    path(
+        "datasets/<int:pk>/submit/",
+        review.SubmissionCreateView.as_view(),
+        name="submission_create",
+    ),
+    path(
+        "submissions/<int:pk>/withdraw/",
+        review.SubmissionWithdrawView.as_view(),
+        name="submission_withdraw",
+    ),
+    path("review/", review.ReviewQueueView.as_view(), name="review_queue"),
+    path("review/<int:pk>/", review.ReviewView.as_view(), name="review"),
+    path(
+        "review/<int:pk>/approve/",
+        review.SubmissionApproveView.as_view(),
+        name="submission_approve",
+    ),
+    path(
+        "review/<int:pk>/return/", review.SubmissionReturnView.as_view(), name="submission_return"
+    ),
+    path("review/<int:pk>/comments/", review.CommentAddView.as_view(), name="comment_add"),
+    # Publishing and history
+    path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job_detail"),
+    path("jobs/<int:pk>/cancel/", jobs.JobCancelView.as_view(), name="job_cancel"),
+    path("jobs/<int:pk>/retry/", jobs.JobRetryView.as_view(), name="job_retry"),
+    path("history/", history.HistoryView.as_view(), name="history"),
+    path("history.csv", history.HistoryCsvView.as_view(), name="history_csv"),
+    path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("feeds/<str:token>/datasets/<int:pk>.atom", feeds.DatasetFeed(), name="feed_dataset"),
+    path("feeds/<str:token>/labs/<slug:slug>.atom", feeds.LabFeed(), name="feed_lab"),
+    # People
+    path("profile/", profile.ProfileView.as_view(), name="profile"),
+]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,31 @@ def broker_url(tmp_path_factory):
         process.wait(timeout=10)
 
 
-def _worker_env(broker: str) -> dict:
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    pid: int
+
+
+@pytest.fixture(scope="session")
+def kaggle_sandbox(tmp_path_factory):
+    """The Kaggle sandbox (kaggle_sandbox/), as its own process, for the whole session;
+    the worker and this process point the official client at it."""
+    from kaggle_sandbox.testing import run_sandbox
+
+    with run_sandbox(
+        tmp_path_factory.mktemp("kaggle-sandbox"), processing_delay=0.3, mode="subprocess"
+    ) as sandbox:
+        settings.KAGGLE_SANDBOX_URL = sandbox.url
+        yield sandbox
+
+
+def _worker_env(broker: str, sandbox_url: str) -> dict:
     from django.db import connection
 
     env = {
         **os.environ,
+        "WHARF_KAGGLE_SANDBOX_URL": sandbox_url,
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
         "REDIS_URL": broker,
         "WHARF_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
@@ -61,7 +82,7 @@ def _worker_env(broker: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, broker_url):
+def celery_worker(django_db_setup, django_db_blocker, broker_url, kaggle_sandbox):
     """A real `celery worker` process on the test database and the session's Redis.
 
     Tests that use it need `transactional_db`, so that what they write is committed
@@ -73,7 +94,8 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url):
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,publish",
          "-c", "1", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "INFO",
          "--include", "tests.worker_tasks"],
-        cwd=ROOT, env=_worker_env(broker_url), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=_worker_env(broker_url, kaggle_sandbox.url), stdout=log,
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -84,7 +106,7 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url):
     else:
         process.kill()
         pytest.fail(f"celery worker did not answer a ping within 60 s; see {log.name}")
-    yield name
+    yield Worker(name, process.pid)
     process.terminate()
     try:
         process.wait(timeout=20)

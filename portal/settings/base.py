@@ -153,6 +153,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The DatabaseScheduler copies these into its tables, where admins can pause them.
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "datasets.tasks.jobs_sweep", "schedule": 60.0},
+}
 
 # Seconds /healthz waits for a worker to answer a ping.
 HEALTH_WORKER_PING_TIMEOUT = float(env_str("WHARF_HEALTH_PING_TIMEOUT", "1.0"))
@@ -177,6 +181,30 @@ LOGGING = {
 
 # The Kaggle sandbox `runstack` starts (demo only); None means "use real Kaggle".
 KAGGLE_SANDBOX_PORT = None
+# Where the official client is pointed instead of kaggle.com (the sandbox), e.g.
+# http://127.0.0.1:7777. Empty: the client talks to Kaggle itself.
+KAGGLE_SANDBOX_URL = env_str("WHARF_KAGGLE_SANDBOX_URL", "")
+
+# --- publishing (datasets/kaggle/, datasets/publishing.py) ---
+# A Kaggle call (one client process) that shows no sign of life for this long is killed
+# and counted as a transient failure; the client itself has no timeouts.
+KAGGLE_STALL_TIMEOUT = env_int("WHARF_KAGGLE_STALL_TIMEOUT", 300)
+# Transient failures (429, 5xx, timeouts, dropped connections) are retried this many
+# times per phase, with exponential backoff from KAGGLE_RETRY_BASE seconds (+ jitter).
+KAGGLE_RETRIES = env_int("WHARF_KAGGLE_RETRIES", 6)
+KAGGLE_RETRY_BASE = float(env_str("WHARF_KAGGLE_RETRY_BASE", "2"))
+KAGGLE_RETRY_CAP = float(env_str("WHARF_KAGGLE_RETRY_CAP", "300"))
+# How long Kaggle may take to process a new version before the job gives up.
+KAGGLE_PROCESSING_DEADLINE = env_int("WHARF_KAGGLE_PROCESSING_DEADLINE", 6 * 3600)
+KAGGLE_POLL_INITIAL = float(env_str("WHARF_KAGGLE_POLL_INITIAL", "2"))
+KAGGLE_POLL_MAX = float(env_str("WHARF_KAGGLE_POLL_MAX", "60"))
+# Workers write a heartbeat this often; the sweep acts on jobs silent for JOB_STALE_AFTER.
+JOB_HEARTBEAT_SECONDS = env_int("WHARF_JOB_HEARTBEAT_SECONDS", 15)
+JOB_STALE_AFTER = env_int("WHARF_JOB_STALE_AFTER", 90)
+JOB_QUEUED_STALE_AFTER = env_int("WHARF_JOB_QUEUED_STALE_AFTER", 120)
+JOB_MAX_ATTEMPTS = env_int("WHARF_JOB_MAX_ATTEMPTS", 3)
+# Staging folders of published jobs are kept this many hours (0: removed at once).
+STAGING_RETENTION_HOURS = env_int("WHARF_STAGING_RETENTION_HOURS", 0)
 
 # Fernet keys for secrets at rest, newest first (see datasets/crypto.py).
 CREDENTIALS_KEYS = env_list("WHARF_CREDENTIALS_KEY", [])
@@ -193,4 +221,34 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 STORAGE_ROOTS_ALLOWED_UNDER = env_list("WHARF_STORAGE_ROOTS_ALLOWED_UNDER", [])
 # Absolute address of the portal, for links in emails, feeds and Kaggle version notes.
 WHARF_BASE_URL = env_str("WHARF_BASE_URL", "http://127.0.0.1:8000")
-CELERY_IMPORTS = ["datasets.notifications"]
+CELERY_IMPORTS = ["datasets.notifications", "datasets.tasks"]
+
+# --- REST API (datasets/api/) ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "datasets.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "datasets.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "datasets.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Only the token endpoint is throttled (it checks passwords); its scope is set there.
+    "DEFAULT_THROTTLE_RATES": {"auth_token": env_str("WHARF_API_TOKEN_RATE", "10/minute")},
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Wharf API",
+    "DESCRIPTION": "Register datasets, submit versions for review and follow their "
+    "publication to Kaggle. Authenticate with `Authorization: Token <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetStatusEnum": "datasets.models.DatasetStatus",
+        "SubmissionStateEnum": "datasets.models.SubmissionState",
+        "JobStateEnum": "datasets.models.JobState",
+    },
+}

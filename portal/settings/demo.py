@@ -14,6 +14,8 @@ KAGGLE_SANDBOX_PORT = (
     if env_bool("WHARF_KAGGLE_SANDBOX", True)  # noqa: F405
     else None
 )
+if KAGGLE_SANDBOX_PORT:
+    KAGGLE_SANDBOX_URL = f"http://127.0.0.1:{KAGGLE_SANDBOX_PORT}"
 
 # Static files straight from the source folders (no collectstatic on a dev machine).
 STATIC_ROOT = None

@@ -6,7 +6,6 @@ Ctrl-C (or SIGTERM) stops every one of them; if one dies, the others are stopped
 """
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -20,16 +19,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.embedded_redis import port_is_open, redis_command, wait_for_port
+from portal.processes import die_with_parent
 
-PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 15
-
-
-def _die_with_parent():
-    # If runstack itself is killed (even with SIGKILL), the kernel stops the children:
-    # "Ctrl-C leaves nothing running" holds for every way the supervisor can end.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setsid()
 
 
 @dataclass
@@ -140,7 +132,7 @@ class Command(BaseCommand):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
             self.services.append(service)
             threading.Thread(target=self._relay, args=(service,), daemon=True).start()

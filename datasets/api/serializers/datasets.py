@@ -1,0 +1,322 @@
+"""Datasets, their files and their history."""
+
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+
+from datasets import rules
+from datasets.models import Dataset, DatasetFile, DatasetStatus, Event, Lab, Packaging, Source
+from datasets.selectors import labs_of
+
+from .common import WebUrlMixin, id_field, username
+
+# --- Datasets ----------------------------------------------------------------------
+
+
+class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
+    ref = serializers.CharField(read_only=True)
+    lab_slug = serializers.CharField(source="lab.slug", read_only=True)
+    is_editable = serializers.BooleanField(read_only=True)
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "lab",
+            "lab_slug",
+            "owner_slug",
+            "slug",
+            "ref",
+            "title",
+            "subtitle",
+            "description",
+            "license",
+            "keywords",
+            "is_private",
+            "source",
+            "folder_packaging",
+            "status",
+            "is_editable",
+            "latest_version",
+            "kaggle_url",
+            "return_reason",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "last_event_at",
+            "last_event_action",
+            "web_url",
+        ]
+        read_only_fields = fields
+
+    def get_created_by(self, obj) -> str | None:
+        return username(obj.created_by)
+
+    def get_web_url(self, obj) -> str | None:
+        return self._url("datasets:dataset_detail", obj.pk)
+
+
+class DatasetInputSerializer(serializers.Serializer):
+    """The metadata fields shared by create and update, checked by Kaggle's rules."""
+
+    owner_slug = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=50,
+        help_text="The Kaggle owner to publish under; may be omitted when the lab has "
+        "one Kaggle account.",
+    )
+    # No max_length on these: the rules say how long they may be, in Kaggle's words.
+    slug = serializers.CharField(allow_blank=True)
+    title = serializers.CharField(allow_blank=True)
+    subtitle = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=rules.DESCRIPTION_MAX,
+        error_messages={
+            "max_length": f"Keep the description under {rules.DESCRIPTION_MAX:,} characters."
+        },
+        help_text="Markdown.",
+    )
+    license = serializers.ChoiceField(
+        choices=list(rules.LICENSES),
+        error_messages={
+            "invalid_choice": "'{input}' is not one of Kaggle's licenses; choose one from the list."
+        },
+    )
+    keywords = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, max_length=100
+    )
+    is_private = serializers.BooleanField(default=True)
+    source = serializers.ChoiceField(choices=Source.choices, default=Source.UPLOAD)
+    folder_packaging = serializers.ChoiceField(choices=Packaging.choices, default=Packaging.ZIP)
+
+    def validate_slug(self, value):
+        rules.check_slug(value)
+        return value
+
+    def validate_title(self, value):
+        rules.check_title(value)
+        return value
+
+    def validate_subtitle(self, value):
+        rules.check_subtitle(value)
+        return value
+
+    def validate_description(self, value):
+        rules.check_no_control_characters(value.replace("\r", ""), "The description")
+        return value
+
+    def validate_keywords(self, value):
+        return rules.clean_keywords(value)
+
+    def kaggle_account_for(self, lab: Lab, owner_slug: str):
+        accounts = list(lab.kaggle_accounts.all())
+        if owner_slug:
+            for account in accounts:
+                if account.owner_slug.lower() == owner_slug.lower():
+                    return account
+            names = ", ".join(a.owner_slug for a in accounts) or "none yet"
+            raise serializers.ValidationError(
+                {
+                    "owner_slug": [
+                        f"{lab.name} has no Kaggle account '{owner_slug}' (it has: {names})."
+                    ]
+                }
+            )
+        if len(accounts) == 1:
+            return accounts[0]
+        if not accounts:
+            raise serializers.ValidationError(
+                {
+                    "owner_slug": [
+                        f"{lab.name} has no Kaggle account yet; a data engineer of the lab "
+                        "adds one first."
+                    ]
+                }
+            )
+        names = ", ".join(a.owner_slug for a in accounts)
+        raise serializers.ValidationError(
+            {"owner_slug": [f"{lab.name} has several Kaggle accounts; say which one: {names}."]}
+        )
+
+
+class DatasetCreateSerializer(DatasetInputSerializer):
+    lab = id_field(help_text="The id of one of your labs.")
+    storage_path = serializers.CharField(
+        required=False,
+        max_length=4096,
+        help_text="A file or folder under one of the lab's storage roots, added as the "
+        "dataset's first file (implies source 'storage').",
+    )
+
+    def validate_lab(self, value):
+        lab = labs_of(self.context["request"].user).filter(pk=value).first()
+        if lab is None:
+            raise NotFound("No such lab among yours.")
+        return lab
+
+    def validate(self, attrs):
+        attrs["kaggle_account"] = self.kaggle_account_for(attrs["lab"], attrs.pop("owner_slug", ""))
+        if attrs.get("storage_path"):
+            if "source" in self.initial_data and attrs["source"] != Source.STORAGE:
+                raise serializers.ValidationError(
+                    {"storage_path": ["A storage path goes with source 'storage'."]}
+                )
+            attrs["source"] = Source.STORAGE
+        return attrs
+
+
+class DatasetUpdateSerializer(DatasetInputSerializer):
+    lab = id_field(required=False, help_text="Read-only: a dataset stays in its lab.")
+
+    def validate_lab(self, value):
+        if value != self.instance.lab_id:
+            raise serializers.ValidationError("A dataset cannot move to another lab.")
+        return value
+
+    def validate(self, attrs):
+        attrs.pop("lab", None)
+        if "owner_slug" in attrs:
+            attrs["kaggle_account"] = self.kaggle_account_for(
+                self.instance.lab, attrs.pop("owner_slug")
+            )
+        return attrs
+
+
+# --- Files -------------------------------------------------------------------------
+
+
+class DatasetFileSerializer(WebUrlMixin, serializers.ModelSerializer):
+    origin = serializers.CharField(read_only=True)
+    storage_path = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetFile
+        fields = [
+            "id",
+            "path",
+            "description",
+            "size",
+            "kind",
+            "entry_count",
+            "origin",
+            "storage_root",
+            "storage_path",
+            "added_at",
+            "web_url",
+        ]
+        read_only_fields = fields
+
+    def get_storage_path(self, obj) -> str | None:
+        if not obj.storage_root_id:
+            return None
+        return f"{obj.storage_root.path.rstrip('/')}/{obj.storage_relpath}".removesuffix("/.")
+
+    def get_web_url(self, obj) -> str | None:
+        return self._url("datasets:dataset_detail", obj.dataset_id, anchor=f"#file-{obj.pk}")
+
+
+class FileUploadSerializer(serializers.Serializer):
+    # Empty files and the size limit are the service's to refuse, with its message.
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+    path = serializers.CharField(
+        required=False, allow_blank=True, help_text="The published name; default: the file's."
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class FileStorageSerializer(serializers.Serializer):
+    storage_path = serializers.CharField(
+        max_length=4096,
+        help_text="The absolute path of a file or folder under one of the lab's storage "
+        "roots (or a path relative to `storage_root`, or to the lab's only root).",
+    )
+    storage_root = id_field(required=False)
+    path = serializers.CharField(
+        required=False, allow_blank=True, help_text="The published name; default: its own."
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class FileAddSerializer(serializers.Serializer):
+    """For the schema: the two bodies POST /files/ accepts."""
+
+    file = serializers.FileField(required=False)
+    storage_path = serializers.CharField(required=False)
+    storage_root = serializers.IntegerField(required=False)
+    path = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+
+
+class FileUpdateSerializer(serializers.Serializer):
+    path = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+def resolve_storage_path(lab: Lab, storage_path: str, storage_root_id: int | None = None):
+    """(root, path inside it) for a path a person gave. Only picks the root: whether the
+    path is safe inside it is the service's check (datasets.storage)."""
+    roots = list(lab.storage_roots.all())
+    if storage_root_id is not None:
+        root = next((r for r in roots if r.pk == storage_root_id), None)
+        if root is None:
+            raise NotFound("No such storage root in the dataset's lab.")
+        return root, storage_path
+    if not roots:
+        raise serializers.ValidationError(
+            {
+                "storage_path": [
+                    f"{lab.name} has no storage roots yet; a data engineer of the lab "
+                    "registers one first."
+                ]
+            }
+        )
+    if not storage_path.startswith("/"):
+        if len(roots) == 1:
+            return roots[0], storage_path
+        raise serializers.ValidationError(
+            {"storage_path": ["Give the absolute path, or the storage_root it is under."]}
+        )
+    # The innermost root wins when one root lies inside another.
+    under = [
+        r
+        for r in roots
+        if storage_path.rstrip("/") == r.path.rstrip("/")
+        or storage_path.startswith(r.path.rstrip("/") + "/")
+    ]
+    best = max(under, key=lambda r: len(r.path), default=None)
+    if best is None:
+        where = ", ".join(r.path for r in roots)
+        raise serializers.ValidationError(
+            {
+                "storage_path": [
+                    f"'{storage_path[:200]}' is not under the lab's storage roots ({where})."
+                ]
+            }
+        )
+    relpath = storage_path[len(best.path.rstrip("/")) :].lstrip("/")
+    return best, relpath or "."
+
+
+# --- History -----------------------------------------------------------------------
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = ["id", "at", "actor", "action", "submission", "job", "data"]
+        read_only_fields = fields
+
+    def get_actor(self, obj) -> str | None:
+        return username(obj.actor)
+
+
+class DatasetFilterSerializer(serializers.Serializer):
+    lab = id_field(required=False)
+    status = serializers.ChoiceField(choices=DatasetStatus.choices, required=False)
+    q = serializers.CharField(required=False, max_length=200, help_text="Words in title or slug.")

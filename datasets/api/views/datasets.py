@@ -1,0 +1,109 @@
+from django.db import transaction
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from datasets.api.serializers import (
+    DatasetCreateSerializer,
+    DatasetFilterSerializer,
+    DatasetSerializer,
+    DatasetUpdateSerializer,
+    EventSerializer,
+    resolve_storage_path,
+)
+from datasets.metadata import dataset_kaggle_metadata
+from datasets.selectors import datasets_for
+from datasets.services.datasets import dataset_create, dataset_delete, dataset_update
+from datasets.services.files import file_add_storage
+
+from .base import ScopedAPIView
+
+
+class DatasetListView(ScopedAPIView):
+    """Datasets of your labs, recently changed first; POST registers a new one."""
+
+    serializer_class = DatasetSerializer
+
+    def get_queryset(self):
+        filters = self.query(DatasetFilterSerializer)
+        self.check_lab_filter(filters.get("lab"))
+        datasets = datasets_for(self.request.user).select_related("created_by")
+        if "lab" in filters:
+            datasets = datasets.filter(lab_id=filters["lab"])
+        if "status" in filters:
+            datasets = datasets.filter(status=filters["status"])
+        for word in filters.get("q", "").split():
+            datasets = datasets.filter(Q(title__icontains=word) | Q(slug__icontains=word))
+        return datasets.order_by("-updated_at", "-id")
+
+    @extend_schema(parameters=[DatasetFilterSerializer], responses=DatasetSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=DatasetCreateSerializer, responses={201: DatasetSerializer})
+    def post(self, request):
+        serializer = DatasetCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        lab = fields.pop("lab")
+        storage_path = fields.pop("storage_path", None)
+        # One answer for one request: if the storage path is refused, no dataset is left.
+        with transaction.atomic():
+            dataset = dataset_create(actor=request.user, lab=lab, **fields)
+            if storage_path:
+                root, relpath = resolve_storage_path(lab, storage_path)
+                file_add_storage(dataset, actor=request.user, storage_root=root, relpath=relpath)
+        dataset = self.get_dataset(dataset.pk)
+        return Response(self.get_serializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailView(ScopedAPIView):
+    """One dataset. PATCH edits it while it is a draft, returned, published or failed
+    (not in review or publishing: 409); DELETE removes one without publish history."""
+
+    serializer_class = DatasetSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get(self, request, pk):
+        return Response(self.get_serializer(self.get_dataset(pk)).data)
+
+    @extend_schema(request=DatasetUpdateSerializer, responses=DatasetSerializer)
+    def patch(self, request, pk):
+        dataset = self.get_dataset(pk)
+        serializer = DatasetUpdateSerializer(
+            dataset, data=request.data, partial=True, context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        dataset_update(dataset, actor=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(self.get_dataset(pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        dataset_delete(self.get_dataset(pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetKaggleMetadataView(ScopedAPIView):
+    """The exact dataset-metadata.json Wharf would send if the dataset were submitted now."""
+
+    serializer_class = None
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk):
+        return Response(dataset_kaggle_metadata(self.get_dataset(pk)))
+
+
+class DatasetHistoryView(ScopedAPIView):
+    """The dataset's events, newest first."""
+
+    serializer_class = EventSerializer
+
+    @extend_schema(responses=EventSerializer(many=True))
+    def get(self, request, pk):
+        dataset = self.get_dataset(pk)
+        events = dataset.events.select_related("actor").order_by("-at", "-id")
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -1,0 +1,212 @@
+"""Registering, describing, listing and viewing datasets."""
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import DetailView, FormView, ListView, TemplateView
+
+from datasets import rules
+from datasets.forms import DatasetFilterForm, DatasetForm
+from datasets.metadata import dataset_kaggle_metadata
+from datasets.models import Dataset, JobState, SubmissionState
+from datasets.selectors import datasets_for, labs_of, role_in
+from datasets.services.datasets import (
+    dataset_create,
+    dataset_delete,
+    dataset_update,
+    ensure_editable,
+)
+from datasets.services.errors import Conflict, ServiceError
+
+from .mixins import (
+    DatasetChildMixin,
+    LabScopedMixin,
+    MemberRequiredMixin,
+    add_service_error,
+)
+
+
+def readonly_reason(dataset: Dataset) -> str:
+    """Why the dataset cannot be changed now, in the services' own words ('' if it can)."""
+    try:
+        ensure_editable(dataset)
+    except Conflict as exc:
+        return exc.message
+    return ""
+
+
+def metadata_json(metadata: dict) -> str:
+    return json.dumps(metadata, indent=2, ensure_ascii=False)
+
+
+class DatasetListView(MemberRequiredMixin, ListView):
+    template_name = "datasets/dataset_list.html"
+    context_object_name = "datasets"
+    paginate_by = 25
+
+    def get_queryset(self):
+        labs = labs_of(self.request.user)
+        self.filter_form = DatasetFilterForm(self.request.GET or None, labs=labs)
+        datasets = datasets_for(self.request.user)
+        if self.filter_form.is_valid():
+            data = self.filter_form.cleaned_data
+            if data["lab"]:
+                datasets = datasets.filter(lab=data["lab"])
+            if data["status"]:
+                datasets = datasets.filter(status=data["status"])
+            if data["q"].strip():
+                q = data["q"].strip()
+                datasets = datasets.filter(
+                    Q(title__icontains=q) | Q(slug__icontains=q) | Q(owner_slug__icontains=q)
+                )
+        return datasets
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(filter_form=self.filter_form, query=query.urlencode())
+        return context
+
+
+class DatasetDetailView(LabScopedMixin, DetailView):
+    template_name = "datasets/dataset_detail.html"
+    context_object_name = "dataset"
+
+    def get_queryset(self):
+        return datasets_for(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        dataset = self.object
+        submissions = list(
+            dataset.submissions.select_related("submitted_by", "reviewed_by").order_by(
+                "-submitted_at", "-id"
+            )[:20]
+        )
+        context.update(
+            role=role_in(self.request.user, dataset.lab),
+            files=dataset.files.select_related("storage_root"),
+            readonly_reason=readonly_reason(dataset),
+            metadata_json=metadata_json(dataset_kaggle_metadata(dataset)),
+            events=dataset.events.select_related("actor", "submission", "job")[:100],
+            submissions=submissions,
+            open_submission=next(
+                (s for s in submissions if s.state == SubmissionState.PENDING_REVIEW), None
+            ),
+            latest_job=dataset.jobs.first(),
+            active_job_states=JobState.active(),
+            next_version=(dataset.latest_version or 0) + 1,
+            can_delete=not dataset.latest_version and not dataset.jobs.exists(),
+        )
+        return context
+
+
+class DatasetFormMixin(MemberRequiredMixin):
+    template_name = "datasets/dataset_form.html"
+    form_class = DatasetForm
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(user=self.request.user, labs=labs_of(self.request.user))
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        labs = labs_of(self.request.user)
+        context.update(
+            has_labs=labs.exists(),
+            labs_without_accounts=labs.filter(kaggle_accounts__isnull=True),
+            licenses=rules.LICENSES,
+        )
+        return context
+
+    def save(self, form):
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            dataset = self.save(form)
+        except (ServiceError, ValidationError) as exc:
+            add_service_error(form, exc)
+            return self.form_invalid(form)
+        return redirect("datasets:dataset_detail", dataset.pk)
+
+
+class DatasetCreateView(DatasetFormMixin, FormView):
+    def save(self, form):
+        fields = dict(form.cleaned_data)
+        lab = fields.pop("lab")
+        dataset = dataset_create(actor=self.request.user, lab=lab, **fields)
+        messages.success(
+            self.request, f"Registered {dataset.ref}. Add its files, then submit version 1."
+        )
+        return dataset
+
+
+class DatasetUpdateView(DatasetChildMixin, DatasetFormMixin, FormView):
+    def check_access(self):
+        reason = readonly_reason(self.get_dataset())
+        if reason:
+            messages.warning(self.request, reason)
+            return redirect("datasets:dataset_detail", self.get_dataset().pk)
+        return None
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        # A copy of its own: the form writes what was typed onto its instance.
+        kwargs["instance"] = Dataset.objects.get(pk=self.get_dataset().pk)
+        return kwargs
+
+    def save(self, form):
+        fields = dict(form.cleaned_data)
+        fields.pop("lab", None)
+        dataset = dataset_update(self.get_dataset(), actor=self.request.user, **fields)
+        messages.success(self.request, "Saved.")
+        return dataset
+
+
+class DatasetDeleteView(DatasetChildMixin, TemplateView):
+    """GET asks to confirm; POST deletes through the service."""
+
+    template_name = "datasets/dataset_confirm_delete.html"
+
+    def post(self, request, *args, **kwargs):
+        dataset = self.get_dataset()
+        ref = dataset.ref
+        try:
+            dataset_delete(dataset, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("datasets:dataset_detail", dataset.pk)
+        messages.success(request, f"Deleted {ref}.")
+        return redirect("datasets:dataset_list")
+
+
+class DatasetMetadataView(DatasetChildMixin, View):
+    """The exact dataset-metadata.json Wharf would send now, as a download."""
+
+    def get(self, request, *args, **kwargs):
+        body = metadata_json(dataset_kaggle_metadata(self.get_dataset()))
+        response = HttpResponse(body + "\n", content_type="application/json; charset=utf-8")
+        if request.GET.get("inline") != "1":
+            response["Content-Disposition"] = 'attachment; filename="dataset-metadata.json"'
+        return response
+
+
+class MarkdownPreviewView(MemberRequiredMixin, TemplateView):
+    """htmx: the description as it will be shown, sanitised like everywhere else."""
+
+    template_name = "datasets/includes/markdown_preview.html"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        text = request.POST.get("description", "")
+        too_long = len(text) > rules.DESCRIPTION_MAX
+        context = {"text": text[: rules.DESCRIPTION_MAX], "too_long": too_long}
+        return self.render_to_response(context)

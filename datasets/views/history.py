@@ -1,0 +1,87 @@
+"""Publish history across every dataset the user can see, with filters and CSV export."""
+
+import csv
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.views.generic import ListView
+
+from datasets.forms import HistoryFilterForm
+from datasets.selectors import jobs_for, labs_of
+
+from .mixins import MemberRequiredMixin
+
+CSV_COLUMNS = [
+    "job", "dataset", "kaggle_ref", "version", "state", "error_code", "approved_by",
+    "created_at", "finished_at", "files", "bytes", "kaggle_url",
+]  # fmt: skip
+
+
+class FilteredJobsMixin(MemberRequiredMixin):
+    def filter_form(self) -> HistoryFilterForm:
+        if not hasattr(self, "_form"):
+            form = HistoryFilterForm(self.request.GET or None, labs=labs_of(self.request.user))
+            form.is_valid()
+            self._form = form
+        return self._form
+
+    def get_queryset(self):
+        jobs = jobs_for(self.request.user).select_related("dataset__lab", "submission")
+        return self.filter_form().filter(jobs).order_by("-created_at", "-id")
+
+
+class HistoryView(FilteredJobsMixin, ListView):
+    template_name = "datasets/history_list.html"
+    context_object_name = "jobs"
+    paginate_by = 50
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        kwargs.update(form=self.filter_form(), query=query.urlencode())
+        return super().get_context_data(**kwargs)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+class HistoryCsvView(FilteredJobsMixin, ListView):
+    """The filtered rows as CSV, streamed (no limit, constant memory)."""
+
+    def render_to_response(self, context, **kwargs):
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow(CSV_COLUMNS)
+            for job in self.object_list.iterator(chunk_size=500):
+                reviewer = job.submission.reviewed_by
+                yield writer.writerow(
+                    [
+                        job.pk,
+                        _safe(job.dataset.title),
+                        f"{job.dataset.owner_slug}/{job.dataset.slug}",
+                        job.kaggle_version or "",
+                        job.state,
+                        job.error_code,
+                        _safe(reviewer.username) if reviewer else "",
+                        job.created_at.isoformat(),
+                        job.finished_at.isoformat() if job.finished_at else "",
+                        len(job.manifest) if job.manifest else job.submission.file_count,
+                        job.bytes_total or job.submission.total_bytes,
+                        job.kaggle_url,
+                    ]
+                )
+
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        return StreamingHttpResponse(
+            rows(),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="wharf-history-{stamp}.csv"'},
+        )
+
+
+def _safe(text: str) -> str:
+    # A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -1,0 +1,203 @@
+"""Lab settings: the lab's Kaggle accounts and storage roots. Every member may look;
+only the lab's data engineers may change anything."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, ListView, TemplateView
+
+from datasets.forms import KaggleAccountForm, KaggleSecretForm, StorageRootForm
+from datasets.models import KaggleAccount, Lab, StorageRoot
+from datasets.selectors import is_engineer, labs_of, memberships_of
+from datasets.services.accounts import (
+    kaggle_account_create,
+    kaggle_account_delete,
+    kaggle_account_set_secret,
+    kaggle_account_test,
+    storage_root_create,
+    storage_root_delete,
+)
+from datasets.services.errors import ServiceError
+
+from .mixins import LabScopedMixin, MemberRequiredMixin, ServiceActionView, add_service_error
+
+
+class LabListView(MemberRequiredMixin, ListView):
+    template_name = "datasets/lab_list.html"
+    context_object_name = "labs"
+
+    def get_queryset(self):
+        return labs_of(self.request.user).prefetch_related("kaggle_accounts", "storage_roots")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        roles = {m.lab_id: m for m in memberships_of(self.request.user)}
+        context["rows"] = [{"lab": lab, "membership": roles.get(lab.pk)} for lab in context["labs"]]
+        return context
+
+
+class LabMixin(MemberRequiredMixin):
+    """Views under /labs/<slug>/: the lab must be one of the user's (else 404)."""
+
+    def get_lab(self) -> Lab:
+        if not hasattr(self, "_lab"):
+            self._lab = get_object_or_404(labs_of(self.request.user), slug=self.kwargs["slug"])
+        return self._lab
+
+    def settings_context(self, **forms) -> dict:
+        lab = self.get_lab()
+        engineer = is_engineer(self.request.user, lab)
+        context = {
+            "lab": lab,
+            "is_engineer": engineer,
+            "accounts": lab.kaggle_accounts.select_related("created_by"),
+            "roots": lab.storage_roots.select_related("created_by"),
+            "memberships": lab.memberships.select_related("user").order_by("user__username"),
+        }
+        if engineer:
+            context["account_form"] = forms.get("account_form") or KaggleAccountForm()
+            context["root_form"] = forms.get("root_form") or StorageRootForm()
+        return context
+
+
+class LabSettingsView(LabMixin, TemplateView):
+    template_name = "datasets/lab_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(self.settings_context())
+        return context
+
+
+class LabFormView(LabMixin, FormView):
+    """A form on the lab settings page: invalid input re-renders that page, typed
+    values kept (secrets excepted: they are never sent back to the browser)."""
+
+    template_name = "datasets/lab_detail.html"
+    form_context_name = "form"
+    success_message = "Saved."
+
+    def check_access(self):
+        lab = self.get_lab()
+        if not is_engineer(self.request.user, lab):
+            raise PermissionDenied(f"Only data engineers of {lab.name} may change its settings.")
+
+    def get(self, request, *args, **kwargs):
+        return redirect("datasets:lab_settings", self.get_lab().slug)
+
+    def get_context_data(self, **kwargs):
+        form = kwargs.pop("form", None)
+        context = super().get_context_data(**kwargs)
+        context.update(self.settings_context(**{self.form_context_name: form}))
+        return context
+
+    def form_valid(self, form):
+        try:
+            message = self.perform(form.cleaned_data)
+        except (ServiceError, ValidationError) as exc:
+            add_service_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, message)
+        return redirect("datasets:lab_settings", self.get_lab().slug)
+
+
+class AccountAddView(LabFormView):
+    form_class = KaggleAccountForm
+    form_context_name = "account_form"
+
+    def perform(self, data):
+        account = kaggle_account_create(self.get_lab(), actor=self.request.user, **data)
+        return (
+            f"Added the Kaggle account {account.owner_slug} (key {account.masked_secret}). "
+            "Test the connection to check it."
+        )
+
+
+class AccountScopedMixin(LabScopedMixin):
+    model = KaggleAccount
+
+    def get_success_url(self):
+        return reverse("datasets:lab_settings", args=[self.object.lab.slug])
+
+
+class AccountSecretView(AccountScopedMixin, FormView):
+    """Replaces the credential of an account; its own small page."""
+
+    template_name = "datasets/account_form.html"
+    form_class = KaggleSecretForm
+
+    def check_access(self):
+        self.object = self.get_object()
+        self.require_engineer(self.object.lab, "change its Kaggle accounts")
+
+    def get_context_data(self, **kwargs):
+        kwargs.update(account=self.object, lab=self.object.lab)
+        return super().get_context_data(**kwargs)
+
+    def form_valid(self, form):
+        try:
+            kaggle_account_set_secret(self.object, actor=self.request.user, **form.cleaned_data)
+        except (ServiceError, ValidationError) as exc:
+            add_service_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            f"Replaced the credential of {self.object.owner_slug} "
+            f"(now {self.object.masked_secret}). Test the connection to check it.",
+        )
+        return redirect(self.get_success_url())
+
+
+class AccountTestView(AccountScopedMixin, ServiceActionView):
+    engineer_only = True
+    engineer_what = "test its Kaggle accounts"
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        self.require_engineer(self.object.lab, self.engineer_what)
+        try:
+            ok, message = kaggle_account_test(self.object, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            if ok:
+                messages.success(request, f"{self.object.owner_slug}: connection works. {message}")
+            else:
+                messages.error(request, f"{self.object.owner_slug}: connection failed. {message}")
+        return redirect(self.get_success_url())
+
+
+class AccountDeleteView(AccountScopedMixin, ServiceActionView):
+    engineer_only = True
+    engineer_what = "remove its Kaggle accounts"
+
+    def perform(self, obj):
+        kaggle_account_delete(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        return f"Removed the Kaggle account {obj.owner_slug}."
+
+
+class StorageRootAddView(LabFormView):
+    form_class = StorageRootForm
+    form_context_name = "root_form"
+
+    def perform(self, data):
+        root = storage_root_create(self.get_lab(), actor=self.request.user, **data)
+        return f"Registered the storage root {root.name} ({root.path})."
+
+
+class StorageRootDeleteView(ServiceActionView):
+    model = StorageRoot
+    engineer_only = True
+    engineer_what = "remove its storage roots"
+
+    def perform(self, obj):
+        storage_root_delete(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        return f"Removed the storage root {obj.name}."
+
+    def get_success_url(self):
+        return reverse("datasets:lab_settings", args=[self.object.lab.slug])

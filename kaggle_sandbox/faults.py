@@ -1,0 +1,166 @@
+"""Fault injection: make the next N calls of a method misbehave, and throttle uploads.
+
+Faults come from the admin endpoint (`POST /_sandbox/faults`) or from a control
+file, `<data-dir>/faults.json`, which a person can write by hand while the server
+runs: it is read on the next request and renamed to `faults.json.applied`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Names used for the two non-RPC entry points.
+UPLOAD = "Upload"
+DOWNLOAD = "Download"
+SPECIAL_KINDS = ("hang", "drop", "fail_processing")
+
+
+class FaultError(ValueError):
+    pass
+
+
+@dataclass
+class Fault:
+    id: int
+    method: str
+    kind: str
+    remaining: int
+    status: int | None = None
+    retry_after: float | None = None
+    seconds: float | None = None
+    after_bytes: int | None = None
+    message: str | None = None
+
+    def matches(self, method: str) -> bool:
+        short = method.rsplit("/", 1)[-1]
+        return self.method in ("*", method, short)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _parse(spec: dict, fault_id: int) -> Fault:
+    if not isinstance(spec, dict):
+        raise FaultError("a fault is a JSON object")
+    method = str(spec.get("method") or "").strip()
+    kind = str(spec.get("kind") or "").strip().lower()
+    if not method or not kind:
+        raise FaultError("a fault needs 'method' and 'kind'")
+    status = spec.get("status")
+    if kind == "error":
+        kind = str(status or 503)
+    if kind not in SPECIAL_KINDS:
+        if not kind.isdigit() or not 400 <= int(kind) <= 599:
+            raise FaultError(f"unknown fault kind {kind!r}: use an HTTP status, {SPECIAL_KINDS}")
+        status = int(kind)
+    count = int(spec.get("count", 1))
+    if count == 0 or count < -1:
+        raise FaultError("count is a positive number, or -1 for 'until cleared'")
+    retry_after = spec.get("retry_after")
+    if status == 429 and retry_after is None:
+        retry_after = 1
+    after_bytes = spec.get("after_bytes")
+    return Fault(
+        id=fault_id,
+        method=method,
+        kind=kind,
+        remaining=count,
+        status=status,
+        retry_after=float(retry_after) if retry_after is not None else None,
+        seconds=float(spec["seconds"]) if spec.get("seconds") is not None else None,
+        after_bytes=int(after_bytes) if after_bytes is not None else None,
+        message=spec.get("message"),
+    )
+
+
+class FaultInjector:
+    def __init__(self, control_file: Path | None = None, upload_bandwidth: int | None = None):
+        self.control_file = control_file
+        self.upload_bandwidth = upload_bandwidth
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def add(self, spec: dict) -> Fault:
+        with self._lock:
+            fault = _parse(spec, next(self._ids))
+            self._faults.append(fault)
+            return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def list(self) -> list[dict]:
+        self.poll_control_file()
+        with self._lock:
+            return [f.to_dict() for f in self._faults]
+
+    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+        if bytes_per_second is not None and int(bytes_per_second) <= 0:
+            raise FaultError("bytes_per_second must be positive (or null for no limit)")
+        self.upload_bandwidth = int(bytes_per_second) if bytes_per_second else None
+
+    def take(self, method: str, *, processing: bool = False) -> Fault | None:
+        """Consumes one matching fault. `processing` selects the faults that act on
+        a created version (fail_processing) instead of on the HTTP exchange."""
+        self.poll_control_file()
+        with self._lock:
+            for fault in self._faults:
+                if (fault.kind == "fail_processing") != processing or not fault.matches(method):
+                    continue
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def poll_control_file(self) -> None:
+        path = self.control_file
+        if path is None or not path.exists():
+            return
+        applied = path.with_name(path.name + ".applied")
+        try:
+            path.replace(applied)
+            data = json.loads(applied.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and ("faults" in data or "upload_bandwidth" in data):
+            if "upload_bandwidth" in data:
+                self.set_bandwidth(data["upload_bandwidth"])
+            specs = data.get("faults", [])
+        else:
+            specs = data if isinstance(data, list) else [data]
+        for spec in specs:
+            try:
+                self.add(spec)
+            except (FaultError, TypeError, ValueError):
+                continue
+
+
+class Throttle:
+    """Paces reads of an upload body to the injector's current bandwidth limit."""
+
+    def __init__(self, injector: FaultInjector):
+        self.injector = injector
+        self.started = time.monotonic()
+        self.count = 0
+
+    def chunk_size(self) -> int:
+        rate = self.injector.upload_bandwidth
+        return max(1024, min(64 * 1024, rate // 10)) if rate else 256 * 1024
+
+    def consumed(self, n: int) -> None:
+        self.count += n
+        rate = self.injector.upload_bandwidth
+        if not rate:
+            return
+        ahead = self.count / rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)

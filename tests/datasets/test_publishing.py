@@ -1,0 +1,178 @@
+"""End to end: approve in Wharf, a real worker stages and publishes through the official
+client into the Kaggle sandbox, faults included."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from datasets import kaggle
+from datasets.models import DatasetStatus, Event, JobState, PublishJob
+from datasets.services import jobs
+from tests.builders import Team
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+class PublishingTeam(Team):
+    def dataset(self, slug, **fields):
+        # One sandbox serves the session, and Kaggle wants titles unique per owner too.
+        return super().dataset(slug=slug, title=f"Ocean {slug}"[:50], **fields)
+
+
+@pytest.fixture
+def team(tmp_path, kaggle_sandbox, celery_worker):
+    kaggle_sandbox.clear_faults()
+    return PublishingTeam(tmp_path / "storage")
+
+
+def finished(job, timeout=60) -> PublishJob:
+    def done():
+        job.refresh_from_db()
+        return job.state in JobState.final()
+
+    wait_until(done, timeout=timeout, interval=0.2, message=f"job {job.pk} did not finish")
+    return job
+
+
+def actions(job) -> list[str]:
+    return list(Event.objects.filter(job=job).order_by("at", "id").values_list("action", flat=True))
+
+
+def kaggle_files(team, ref) -> dict:
+    credentials = kaggle.credentials_for(team.account)
+    return {f["name"]: f["size"] for f in kaggle.dataset_files(credentials, ref)}
+
+
+def sandbox_refs(sandbox, slug) -> list[str]:
+    return [d["ref"] for d in sandbox.state()["datasets"] if d["ref"].endswith(f"/{slug}")]
+
+
+def make_folder(root: Path) -> None:
+    (root / "weather" / "readings").mkdir(parents=True)
+    (root / "weather" / "stations.csv").write_text("station,lat\nOSL,59.9\n")
+    (root / "weather" / "readings" / "jan.csv").write_text("station,temp\nOSL,-4\n" * 100)
+
+
+def test_first_publish_then_a_new_version(team):
+    make_folder(team.storage)
+    dataset = team.dataset(slug="ocean-temps-one")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n", "The buoys")
+    team.add_storage(dataset, "weather", "Weather folder")
+    job = finished(team.approve(team.submit(dataset)))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert [e["path"] for e in job.manifest] == ["buoys.csv", "weather.zip"]
+    assert all(len(e["sha256"]) == 64 for e in job.manifest)
+    dataset.refresh_from_db()
+    assert dataset.status == DatasetStatus.PUBLISHED and dataset.latest_version == 1
+    assert job.kaggle_version == 1
+    ref = "demo-lab/ocean-temps-one"
+    # Kaggle unpacks archives and lists their members.
+    folder = {"weather/stations.csv", "weather/readings/jan.csv"}
+    assert set(kaggle_files(team, ref)) == {"buoys.csv", *folder}
+    assert actions(job)[:4] == [
+        "job.queued", "job.staging.started", "job.uploading.started", "job.processing.started",
+    ]  # fmt: skip
+
+    team.upload(dataset, "extra.csv", b"a,b\n1,2\n")
+    job2 = finished(team.approve(team.submit(dataset, notes="Adds extra.csv")))
+    assert job2.state == JobState.PUBLISHED, job2.error_message
+    assert job2.kaggle_version == 2
+    assert set(kaggle_files(team, ref)) == {"buoys.csv", "extra.csv", *folder}
+    state = kaggle.dataset_state(kaggle.credentials_for(team.account), ref)
+    assert state["current_version_number"] == 2
+
+
+def test_an_unchanged_version_is_skipped(team):
+    dataset = team.dataset(slug="ocean-temps-same")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")
+    assert finished(team.approve(team.submit(dataset))).state == JobState.PUBLISHED
+    job = finished(team.approve(team.submit(dataset, notes="Nothing new")))
+    assert job.state == JobState.SKIPPED
+    dataset.refresh_from_db()
+    assert dataset.latest_version == 1 and dataset.status == DatasetStatus.PUBLISHED
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"method": "CreateDataset", "kind": "503", "count": 2},
+        {"method": "GetDatasetStatus", "kind": "429", "retry_after": 1, "count": 3},
+        {"method": "GetDatasetStatus", "kind": "hang", "seconds": 30, "count": 1},
+        {"method": "GetDatasetStatus", "kind": "drop", "count": 1},
+        {"method": "Upload", "kind": "503", "count": 1},
+    ],
+    ids=["503", "429", "hang", "drop", "upload-503"],
+)
+def test_transient_faults_end_published_with_the_retries_recorded(team, kaggle_sandbox, fault):
+    dataset = team.dataset(slug=f"faulty-{fault['kind']}-{fault['method'].lower()}"[:50])
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n" * 1000)
+    kaggle_sandbox.inject_fault(**fault)
+    job = finished(team.approve(team.submit(dataset)), timeout=90)
+    assert job.state == JobState.PUBLISHED, f"{job.error_code}: {job.error_message}"
+    if fault["method"] != "Upload":  # the client retries a failed PUT by itself
+        assert "job.retrying" in actions(job)
+    assert len(sandbox_refs(kaggle_sandbox, dataset.slug)) == 1
+
+
+def test_rejected_credentials_fail_the_job_with_a_message(tmp_path, kaggle_sandbox, celery_worker):
+    team = PublishingTeam(tmp_path / "storage", key="not-the-key")
+    dataset = team.dataset(slug="wrong-key-set")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")
+    job = finished(team.approve(team.submit(dataset)))
+    assert job.state == JobState.FAILED
+    assert job.error_code == "credentials_rejected"
+    assert "demo-lab" in job.error_message and "not-the-key" not in job.error_message
+    dataset.refresh_from_db()
+    assert dataset.status == DatasetStatus.FAILED
+
+
+def test_a_storage_file_changed_after_approval_fails_the_job(team):
+    make_folder(team.storage)
+    dataset = team.dataset(slug="changed-later")
+    team.add_storage(dataset, "weather/stations.csv")
+    submission = team.submit(dataset)
+    target = team.storage / "weather" / "stations.csv"
+    target.write_text("station,lon\nOSL,10.7\n")  # same size, new content and time
+    later = time.time() + 5
+    os.utime(target, (later, later))
+    job = finished(team.approve(submission))
+    assert job.state == JobState.FAILED and job.error_code == "source_changed"
+    assert "weather/stations.csv" in job.error_message or "stations.csv" in job.error_message
+
+
+def _pool_children(worker_pid: int) -> list[int]:
+    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_a_worker_killed_during_upload_is_recovered_with_one_dataset(team, kaggle_sandbox,
+                                                                    celery_worker):  # fmt: skip
+    dataset = team.dataset(slug="killed-mid-upload")
+    team.upload(dataset, "big.bin", os.urandom(3 * 1024 * 1024))
+    kaggle_sandbox.set_upload_bandwidth(1024 * 1024)
+    try:
+        job = team.approve(team.submit(dataset))
+
+        def uploading():
+            job.refresh_from_db()
+            return job.state == JobState.UPLOADING and job.bytes_done > 0
+
+        wait_until(uploading, timeout=60, message="the upload never started")
+        for pid in _pool_children(celery_worker.pid):
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        kaggle_sandbox.set_upload_bandwidth(None)
+    # The heartbeat stops; the sweep (beat runs it every minute) hands the job back.
+    time.sleep(5)
+    wait_until(lambda: jobs.jobs_sweep()["requeued"] or None, timeout=30, interval=1)
+    job = finished(job, timeout=90)
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert job.attempts == 2
+    assert "job.requeued" in actions(job)
+    assert sandbox_refs(kaggle_sandbox, "killed-mid-upload") == ["demo-lab/killed-mid-upload"]
+    state = kaggle.dataset_state(kaggle.credentials_for(team.account), dataset.ref)
+    assert state["current_version_number"] == 1
