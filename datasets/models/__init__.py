@@ -1,0 +1,31 @@
+"""Wharf's domain, one module per concern; everything is importable from here."""
+
+from .datasets import (
+    Comment,
+    Dataset,
+    DatasetFile,
+    DatasetStatus,
+    FileKind,
+    Packaging,
+    Source,
+    Submission,
+    SubmissionState,
+    upload_to,
+)
+from .labs import (
+    ApiToken,
+    CredentialKind,
+    KaggleAccount,
+    Lab,
+    Membership,
+    Profile,
+    Role,
+    StorageRoot,
+)
+from .publishing import Event, JobState, PublishJob
+
+__all__ = [
+    "ApiToken", "Comment", "CredentialKind", "Dataset", "DatasetFile", "DatasetStatus", "Event",
+    "FileKind", "JobState", "KaggleAccount", "Lab", "Membership", "Packaging", "Profile",
+    "PublishJob", "Role", "Source", "StorageRoot", "Submission", "SubmissionState", "upload_to",
+]  # fmt: skip

@@ -1,0 +1,144 @@
+"""Publish jobs and the append-only history."""
+
+from django.conf import settings
+from django.db import models
+
+from .datasets import Dataset, Submission
+from .labs import Lab
+
+# --- Publishing --------------------------------------------------------------------
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    STAGING = "staging", "Staging"
+    UPLOADING = "uploading", "Uploading"
+    PROCESSING = "processing", "Processing on Kaggle"
+    PUBLISHED = "published", "Published"
+    SKIPPED = "skipped", "Skipped (nothing changed)"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def active(cls) -> list[str]:
+        return [cls.QUEUED, cls.STAGING, cls.UPLOADING, cls.PROCESSING]
+
+    @classmethod
+    def running(cls) -> list[str]:
+        return [cls.STAGING, cls.UPLOADING, cls.PROCESSING]
+
+    @classmethod
+    def final(cls) -> list[str]:
+        return [cls.PUBLISHED, cls.SKIPPED, cls.FAILED, cls.CANCELLED]
+
+
+class PublishJob(models.Model):
+    """One attempt to publish an approved submission; a retry is a new job."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="jobs")
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="jobs")
+    state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.QUEUED)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    force = models.BooleanField(default=False, help_text="Publish even if nothing changed.")
+    cancel_requested = models.BooleanField(default=False)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker claimed it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    phases = models.JSONField(default=dict, blank=True, help_text="Phase → start/end times.")
+    manifest = models.JSONField(default=list, blank=True)
+    kaggle_ref = models.CharField(max_length=120, blank=True)
+    kaggle_url = models.URLField(blank=True)
+    kaggle_version = models.PositiveIntegerField(null=True, blank=True)
+    # Set just before Wharf asks Kaggle to create the dataset or version, so that a later
+    # attempt can tell whether Kaggle may already have it (and never makes a second one).
+    publish_requested_at = models.DateTimeField(null=True, blank=True)
+    kaggle_version_before = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset"],
+                condition=models.Q(state__in=["queued", "staging", "uploading", "processing"]),
+                name="one_active_job_per_dataset",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="job_recent"),
+            models.Index(fields=["dataset", "-created_at", "-id"], name="job_dataset_recent"),
+            models.Index(fields=["state", "-created_at", "-id"], name="job_state_recent"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"job {self.pk} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in JobState.active()
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.bytes_total:
+            return 0
+        return min(100, int(100 * self.bytes_done / self.bytes_total))
+
+
+# --- History -----------------------------------------------------------------------
+
+
+class Event(models.Model):
+    """The append-only history. Never updated or deleted: see save() and delete()."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="events")
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    job = models.ForeignKey(
+        PublishJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(max_length=60)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["dataset", "-at", "-id"], name="event_dataset_recent"),
+            models.Index(fields=["lab", "-at", "-id"], name="event_lab_recent"),
+            models.Index(fields=["job", "at", "id"], name="event_job"),
+        ]
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Events are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Events are append-only and cannot be deleted.")
