@@ -38,6 +38,9 @@ TARGET_COPY = 0.9
 TARGET_PACK_SPEED = 10.0
 TARGET_PACK_SIZE = 1.2
 TARGET_RSS_MB = 150
+# A run starts once other processes use less than this many cores, or after QUIET_WAIT s.
+QUIET_CORES = 0.15
+QUIET_WAIT = 20.0
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
@@ -143,6 +146,7 @@ class Row:
     out_bytes: int | None = None
     runs: int = 1
     notes: list[str] = field(default_factory=list)
+    background: float | None = None
 
     @property
     def speed(self) -> float:
@@ -174,27 +178,72 @@ def timed(fn: Callable[[], int | None]) -> tuple[float, int | None]:
     return time.perf_counter() - start, out
 
 
+def cpu_busy() -> tuple[float, float]:
+    """(busy jiffies of all CPUs, clock time) from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, time.monotonic()
+
+
+def background_load(seconds: float = 0.5) -> float:
+    """CPU cores kept busy by other processes while this one sleeps."""
+    busy0, t0 = cpu_busy()
+    time.sleep(seconds)
+    busy1, t1 = cpu_busy()
+    return (busy1 - busy0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
+
+
+def wait_quiet(max_wait: float) -> float:
+    """Waits, up to max_wait seconds, for the machine to be nearly idle: a contender on a
+    shared machine would otherwise be measured against whatever else runs. Returns the
+    background load seen just before the run."""
+    deadline = time.monotonic() + max_wait
+    load = background_load()
+    while load > QUIET_CORES and time.monotonic() < deadline:
+        load = background_load()
+    return load
+
+
+@dataclass
+class Result:
+    seconds: float
+    out: int | None
+    runs: int
+    background: float
+
+
 def contest(
     contenders: dict[str, Callable[[], int | None]],
     prepare: Callable[[], None],
     repeat: int,
+    label: str,
     slow_after: float = 20.0,
-) -> dict[str, tuple[float, int | None, int]]:
+) -> dict[str, Result]:
     """Runs the contenders in turn, `repeat` rounds, `prepare()` before every run, and keeps
     the best time: other work on the machine only ever adds time, so the fastest run is
     the one closest to the contender's own cost. A contender slower than `slow_after`
     seconds runs once."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
     outs: dict[str, int | None] = {}
     for round_ in range(repeat):
         for name, fn in contenders.items():
-            if round_ and times[name][0] > slow_after:
+            if round_ and runs[name][0][0] > slow_after:
                 continue
             prepare()
+            background = wait_quiet(QUIET_WAIT)
             seconds, out = timed(fn)
-            times[name].append(seconds)
+            runs[name].append((seconds, background))
             outs[name] = out
-    return {name: (min(t), outs[name], len(t)) for name, t in times.items()}
+            print(
+                f"  {label} {name}: {seconds:.2f}s (background {background:.2f} cores)",
+                file=sys.stderr,
+            )
+    results = {}
+    for name, times in runs.items():
+        seconds, background = min(times)
+        results[name] = Result(seconds, outs[name], len(times), background)
+    return results
 
 
 def run(cmd: list[str]) -> None:
@@ -242,17 +291,19 @@ def bench_copy(work: Path, sizes: list[int], repeat: int, modes: list[str]) -> l
                 contenders = {"cp": cp, "cp; sha256sum": cp_sha, "wharf stage": wharf}
                 if mode == "warm":
                     contenders["sha256 only (hashlib)"] = lambda src=src: hash_only(src)
-                results = contest(contenders, prepare, repeat)
-                base = results["cp"][0]
-                base_sha = results["cp; sha256sum"][0]
                 section = f"copy/{mode}"
-                for name, (seconds, _out, runs) in results.items():
-                    row = Row(section, kind, size, name, seconds, runs=runs)
+                label = f"{section} {kind} {fmt_size(size)}"
+                results = contest(contenders, prepare, repeat, label)
+                base = results["cp"].seconds
+                base_sha = results["cp; sha256sum"].seconds
+                for name, res in results.items():
+                    row = Row(section, kind, size, name, res.seconds, runs=res.runs)
+                    row.background = res.background
                     if name == "wharf stage":
-                        row.notes.append(target(base / seconds, TARGET_COPY, "x cp"))
-                        row.notes.append(f"{base_sha / seconds:.1f}x cp;sha256sum")
+                        row.notes.append(target(base / res.seconds, TARGET_COPY, "x cp"))
+                        row.notes.append(f"{base_sha / res.seconds:.1f}x cp;sha256sum")
                     elif name.startswith("sha256 only"):
-                        row.notes.append(f"{base / seconds:.2f}x cp (hashing ceiling)")
+                        row.notes.append(f"{base / res.seconds:.2f}x cp (hashing ceiling)")
                     rows.append(row)
                 clean()
     shutil.rmtree(out, ignore_errors=True)
@@ -317,13 +368,14 @@ def bench_packaging(work: Path, sizes: list[int], repeat: int) -> list[Row]:
                 contenders["kaggle client zip"] = client
             contenders["wharf zip"] = lambda f=folder: wharf("zip", f)
             contenders["wharf tar"] = lambda f=folder: wharf("tar", f)
-            results = contest(contenders, prepare, repeat)
+            results = contest(contenders, prepare, repeat, f"package {mix} {fmt_size(size)}")
             base = results.get("kaggle client zip")
-            for name, (seconds, out_bytes, runs) in results.items():
-                row = Row("package", mix, total, name, seconds, out_bytes, runs)
+            for name, res in results.items():
+                row = Row("package", mix, total, name, res.seconds, res.out, res.runs)
+                row.background = res.background
                 if base and name.startswith("wharf"):
-                    speed = base[0] / seconds
-                    ratio = out_bytes / base[1]
+                    speed = base.seconds / res.seconds
+                    ratio = res.out / base.out
                     if name == "wharf zip":
                         row.notes.append(target(speed, TARGET_PACK_SPEED, "x client speed"))
                         row.notes.append(
@@ -417,7 +469,18 @@ def target(value: float, goal: float, label: str, most: bool = False, fmt: str =
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("section", "data", "size", "contender", "runs", "seconds", "MiB/s", "out", "notes")
+    header = (
+        "section",
+        "data",
+        "size",
+        "contender",
+        "runs",
+        "seconds",
+        "MiB/s",
+        "out",
+        "bg",
+        "notes",
+    )
     lines = [header]
     for r in rows:
         lines.append(
@@ -430,6 +493,7 @@ def print_table(rows: list[Row]) -> None:
                 f"{r.seconds:.2f}" if r.seconds else "-",
                 f"{r.speed:.0f}" if r.seconds and r.size else "-",
                 fmt_size(r.out_bytes) if r.out_bytes else "-",
+                f"{r.background:.2f}" if r.background is not None else "-",
                 "; ".join(r.notes),
             )
         )
@@ -485,7 +549,9 @@ def main() -> None:
     print(
         f"# wharf staging bench: deflate={staging.DEFLATE_BACKEND} level {staging.DEFLATE_LEVEL}, "
         f"chunk {fmt_size(staging.CHUNK_SIZE)} x {staging.BUFFERS}, cpus {os.cpu_count()}, "
-        f"python {sys.version.split()[0]}, dir {work}",
+        f"python {sys.version.split()[0]}, dir {work}, load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}\n"
+        f"# bg = cores busy with other processes just before the run shown (best of runs)",
         flush=True,
     )
     rows: list[Row] = []

@@ -52,10 +52,12 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
     return metadata
 
 
+def file_entries(files) -> list[dict]:
+    return [{"path": f.path, "kind": f.kind, "description": f.description} for f in files]
+
+
 def current_files(dataset: Dataset) -> list[dict]:
-    return [
-        {"path": f.path, "kind": f.kind, "description": f.description} for f in dataset.files.all()
-    ]
+    return file_entries(dataset.files.all())
 
 
 def dataset_kaggle_metadata(dataset: Dataset) -> dict:

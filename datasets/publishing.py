@@ -6,6 +6,7 @@ Safe to run twice: the job is claimed with a conditional update, and before aski
 Kaggle to create anything the job records that it is about to, so a later attempt
 checks Kaggle first and never makes a second dataset or version."""
 
+import errno
 import logging
 import random
 import shutil
@@ -102,13 +103,19 @@ def job_run(job_id: int, *, task_id: str, worker: str) -> str:
             _finish(jobs.job_cancelled, job)
     except (staging.StagingError, kaggle.KaggleError) as exc:
         _finish(jobs.job_fail, job, code=exc.code, message=exc.message)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            shutil.rmtree(job_dir(job.pk), ignore_errors=True)  # no partial staging is kept
+            _finish(jobs.job_fail, job, code="disk_full",
+                    message="The staging disk is full: free space under WHARF_STAGING_DIR "
+                    "(or make it larger), then retry.")  # fmt: skip
+        else:
+            _fail_unexpectedly(job)
     except SoftTimeLimitExceeded:
         _finish(jobs.job_fail, job, code="time_limit",
                 message="Publishing took longer than the worker's time limit.")  # fmt: skip
     except Exception:
-        log.exception("job %s failed unexpectedly", job.pk, extra={"job_id": job.pk})
-        _finish(jobs.job_fail, job, code="internal_error",
-                message="Wharf failed unexpectedly; the worker log has the details.")  # fmt: skip
+        _fail_unexpectedly(job)
     finally:
         pulse.stop()
         close_old_connections()
@@ -116,6 +123,12 @@ def job_run(job_id: int, *, task_id: str, worker: str) -> str:
     if job.state in (JobState.PUBLISHED, JobState.SKIPPED) and not settings.STAGING_RETENTION_HOURS:
         shutil.rmtree(job_dir(job.pk), ignore_errors=True)
     return job.state
+
+
+def _fail_unexpectedly(job) -> None:
+    log.exception("job %s failed unexpectedly", job.pk, extra={"job_id": job.pk})
+    _finish(jobs.job_fail, job, code="internal_error",
+            message="Wharf failed unexpectedly; the worker log has the details.")  # fmt: skip
 
 
 def _finish(transition, job, **kwargs) -> None:

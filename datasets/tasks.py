@@ -29,3 +29,37 @@ def jobs_sweep() -> dict:
     if any(counts.values()):
         log.info("jobs sweep: %s", counts)
     return counts
+
+
+# --- continuous data (datasets/services/continuous.py, webhooks.py) -----------------
+
+
+@shared_task(name="datasets.tasks.dataset_check_changes", ignore_result=True)
+def dataset_check_changes(dataset_id: int, manual: bool = False) -> str:
+    """A dataset's schedule (a django-celery-beat PeriodicTask) runs this."""
+    from datasets.services.continuous import dataset_check_changes as check
+
+    return check(dataset_id, manual=manual)
+
+
+@shared_task(name="datasets.tasks.submission_auto_approve", ignore_result=True)
+def submission_auto_approve(submission_id: int, attempt: int = 1) -> str:
+    """Asks again whether the content scan cleared a version the policy approves."""
+    from datasets.services.continuous import auto_approve_recheck
+
+    return auto_approve_recheck(submission_id, attempt)
+
+
+@shared_task(name="datasets.tasks.webhook_deliver", ignore_result=True)
+def webhook_deliver(delivery_id: int) -> None:
+    """One attempt of a webhook delivery; the service schedules the next with backoff."""
+    from datasets.services.webhooks import webhook_attempt
+
+    webhook_attempt(delivery_id)
+
+
+@shared_task(name="datasets.tasks.webhook_deliveries_prune", ignore_result=True)
+def webhook_deliveries_prune() -> int:
+    from datasets.services.webhooks import webhook_deliveries_prune as prune
+
+    return prune()

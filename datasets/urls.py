@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import feeds
-from .views import dashboard, datasets, files, history, jobs, labs, profile, review
+from .views import continuous, dashboard, datasets, files, history, jobs, labs, profile, review
 
 app_name = "datasets"
 
@@ -88,6 +88,33 @@ urlpatterns = [
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
     path("feeds/<str:token>/datasets/<int:pk>.atom", feeds.DatasetFeed(), name="feed_dataset"),
     path("feeds/<str:token>/labs/<slug:slug>.atom", feeds.LabFeed(), name="feed_lab"),
+    # Continuous publishing: schedules and webhooks
+    path("datasets/<int:pk>/schedule/", continuous.ScheduleView.as_view(), name="schedule"),
+    path(
+        "datasets/<int:pk>/schedule/delete/",
+        continuous.ScheduleDeleteView.as_view(),
+        name="schedule_delete",
+    ),
+    path(
+        "datasets/<int:pk>/schedule/check/",
+        continuous.ScheduleCheckNowView.as_view(),
+        name="schedule_check",
+    ),
+    path("labs/<slug:slug>/webhooks/add/", continuous.WebhookAddView.as_view(), name="webhook_add"),
+    path("webhooks/<int:pk>/", continuous.WebhookDetailView.as_view(), name="webhook_detail"),
+    path(
+        "webhooks/<int:pk>/delete/", continuous.WebhookDeleteView.as_view(), name="webhook_delete"
+    ),
+    path(
+        "webhook-deliveries/<int:pk>/resend/",
+        continuous.WebhookResendView.as_view(),
+        name="webhook_resend",
+    ),
     # People
     path("profile/", profile.ProfileView.as_view(), name="profile"),
+    path(
+        "profile/feed-token/reset/",
+        profile.FeedTokenResetView.as_view(),
+        name="feed_token_reset",
+    ),
 ]

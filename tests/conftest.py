@@ -1,12 +1,12 @@
 """Shared fixtures: a real Redis for the whole session, a real Celery worker on demand."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,12 +47,6 @@ def broker_url(tmp_path_factory):
         process.wait(timeout=10)
 
 
-@dataclass(frozen=True)
-class Worker:
-    name: str
-    pid: int
-
-
 @pytest.fixture(scope="session")
 def kaggle_sandbox(tmp_path_factory):
     """The Kaggle sandbox (kaggle_sandbox/), as its own process, for the whole session;
@@ -81,38 +75,73 @@ def _worker_env(broker: str, sandbox_url: str) -> dict:
     return env
 
 
+class WorkerProcess:
+    """A real `celery worker` process on the test database. `env` overrides settings
+    through their environment variables (time limits, staging folder, broker, ...)."""
+
+    def __init__(self, broker: str, sandbox_url: str, *, env: dict | None = None,
+                 queues: str = "default,publish", log_name: str = "celery-worker"):  # fmt: skip
+        self.name = f"{log_name}-{uuid.uuid4().hex[:8]}@localhost"
+        self.broker, self.sandbox_url, self.queues = broker, sandbox_url, queues
+        self.extra_env = env or {}
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log_path = ARTIFACTS / f"{log_name}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self, timeout: float = 60) -> "WorkerProcess":
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", self.queues,
+             "-c", "1", "-n", self.name, "--without-gossip", "--without-mingle",
+             "--loglevel", "INFO", "--include", "tests.worker_tasks"],
+            cwd=ROOT, env={**_worker_env(self.broker, self.sandbox_url), **self.extra_env},
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        app = celery_app
+        if self.broker != app.conf.broker_url:
+            from celery import Celery
+
+            app = Celery(broker=self.broker)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"celery worker exited with {self.process.returncode}; see {self.log_path}"
+                )
+            if app.control.ping(destination=[self.name], timeout=0.5):
+                return self
+        self.process.kill()
+        pytest.fail(f"celery worker did not answer a ping within {timeout} s; see {self.log_path}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def pool_children(self) -> list[int]:
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, broker_url, kaggle_sandbox):
     """A real `celery worker` process on the test database and the session's Redis.
 
     Tests that use it need `transactional_db`, so that what they write is committed
     and visible to the worker's own connection."""
-    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "celery-worker.log", "wb")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,publish",
-         "-c", "1", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-         "--include", "tests.worker_tasks"],
-        cwd=ROOT, env=_worker_env(broker_url, kaggle_sandbox.url), stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"celery worker exited with {process.returncode}; see {log.name}")
-        if celery_app.control.ping(destination=[name], timeout=0.5):
-            break
-    else:
-        process.kill()
-        pytest.fail(f"celery worker did not answer a ping within 60 s; see {log.name}")
-    yield Worker(name, process.pid)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    worker = WorkerProcess(broker_url, kaggle_sandbox.url).start()
+    yield worker
+    worker.stop()
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = ""):

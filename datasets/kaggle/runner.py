@@ -95,7 +95,13 @@ def run_operation(
         write_fd = None
         process.stdin.write(json.dumps(request).encode())
         process.stdin.close()
-        outcome = _read_events(process, read_fd, on_progress, stall_timeout)
+        try:
+            outcome = _read_events(process, read_fd, on_progress, stall_timeout)
+        except BaseException:
+            # A time limit or a cancel interrupts the wait: the client must not go on
+            # uploading (or creating) on its own.
+            _kill(process)
+            raise
         process.wait(timeout=30)
     finally:
         os.close(read_fd)

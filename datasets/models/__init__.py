@@ -1,5 +1,14 @@
 """Wharf's domain, one module per concern; everything is importable from here."""
 
+from .continuous import (
+    CheckResult,
+    DatasetSchedule,
+    DeliveryState,
+    SchedulePolicy,
+    Webhook,
+    WebhookAction,
+    WebhookDelivery,
+)
 from .datasets import (
     Comment,
     Dataset,
@@ -28,4 +37,6 @@ __all__ = [
     "ApiToken", "Comment", "CredentialKind", "Dataset", "DatasetFile", "DatasetStatus", "Event",
     "FileKind", "JobState", "KaggleAccount", "Lab", "Membership", "Packaging", "Profile",
     "PublishJob", "Role", "Source", "StorageRoot", "Submission", "SubmissionState", "upload_to",
+    "CheckResult", "DatasetSchedule", "DeliveryState", "SchedulePolicy", "Webhook",
+    "WebhookAction", "WebhookDelivery",
 ]  # fmt: skip

@@ -86,6 +86,13 @@ class Dataset(models.Model):
     def is_editable(self) -> bool:
         return self.status in DatasetStatus.editable()
 
+    @property
+    def status_label(self) -> str:
+        """The status as people read it: "Published v3" rather than "Published"."""
+        if self.status == DatasetStatus.PUBLISHED and self.latest_version:
+            return f"Published v{self.latest_version}"
+        return self.get_status_display()
+
 
 class FileKind(models.TextChoices):
     FILE = "file", "File"

@@ -5,11 +5,13 @@ import re
 
 from django.utils import timezone
 
-from datasets.models import Dataset, Event
+from datasets.models import Dataset, Event, WebhookAction
 
 # Keys whose values never reach the history, whatever the caller passed.
 _SECRET_KEY_RE = re.compile(r"(secret|password|token|key|credential)", re.IGNORECASE)
 MASK = "••••"
+# The actions a lab's webhooks may subscribe to.
+WEBHOOK_ACTIONS = frozenset(WebhookAction.values)
 
 
 def mask_secrets(data):
@@ -60,4 +62,9 @@ def event_record(
             dataset.status = status
         Dataset.objects.filter(pk=dataset.pk).update(**fields)
         dataset.last_event_at, dataset.last_event_action = event.at, action
+    if action in WEBHOOK_ACTIONS:
+        # The lab's webhooks: deliveries written now, sent once this transaction commits.
+        from .webhooks import webhook_deliveries_create
+
+        webhook_deliveries_create(event)
     return event

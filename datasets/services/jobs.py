@@ -25,12 +25,21 @@ RUNNING = JobState.running()
 ACTIVE = JobState.active()
 
 
-def job_enqueue(job_id: int) -> None:
-    """Sends the job's task; called after the transaction that queued the job commits."""
+def job_enqueue(job_id: int) -> bool:
+    """Sends the job's task; called after the transaction that queued the job commits.
+
+    The broker being down must not turn a committed approval into an error page: the
+    job stays queued and the sweep sends it again once the broker answers."""
     from datasets.tasks import job_publish
 
-    result = job_publish.apply_async(args=[job_id])
+    try:
+        result = job_publish.apply_async(args=[job_id], retry=False)
+    except Exception:  # kombu raises transport-specific errors; all mean "not sent"
+        log.warning("job %s: the broker did not take the task; the sweep will resend it",
+                    job_id, exc_info=True, extra={"job_id": job_id})  # fmt: skip
+        return False
     PublishJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(task_id=result.id)
+    return True
 
 
 def job_create(submission: Submission, *, actor, force: bool = False) -> PublishJob:

@@ -65,8 +65,16 @@ def _freeze_file(item) -> dict:
     return entry
 
 
-def submission_submit(dataset: Dataset, *, actor, version_notes: str = "") -> Submission:
-    _require_member(actor, dataset.lab)
+def submission_submit(
+    dataset: Dataset, *, actor, version_notes: str = "", system: str = ""
+) -> Submission:
+    """`system` names what submits when no person does (e.g. "schedule": a dataset's
+    schedule saw its files change); the actor is then None and the event says so."""
+    if system:
+        if actor is not None:
+            raise ValueError("A system submission has no actor.")
+    else:
+        _require_member(actor, dataset.lab)
     ensure_editable(dataset)
     version_notes = (version_notes or "").strip()
     if len(version_notes) > rules.VERSION_NOTES_MAX:
@@ -110,6 +118,7 @@ def submission_submit(dataset: Dataset, *, actor, version_notes: str = "") -> Su
                     "number": submission.number,
                     "files": len(files),
                     "bytes": submission.total_bytes,
+                    **({"by": system} if system else {}),
                 },
             )
             transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
@@ -214,6 +223,61 @@ def submission_approve(
             data={"number": submission.number, "note": note},
         )
         job = job_create(submission, actor=actor)
+        transaction.on_commit(lambda: notifications.submission_reviewed(submission.pk))
+    return job
+
+
+def submission_approve_by_policy(submission: Submission, *, policy: str):
+    """Approves on behalf of a dataset's policy ("auto": its schedule auto-approves):
+    no person acts, so the event names the policy. Only what the content scan cleared:
+    Conflict `scan_pending` while it runs (ask again later), `scan_blocked` when it
+    found something or failed (the version stays in the review queue)."""
+    from .jobs import job_create
+
+    if submission.state != SubmissionState.PENDING_REVIEW:
+        raise Conflict(
+            f"This submission is {submission.get_state_display().lower()}; "
+            "only a pending one can be approved.",
+            code="not_pending",
+        )
+    try:
+        from .scans import scan_allows_auto_approval
+    except ImportError:  # no content scanning installed: nothing is cleared
+        raise Conflict(
+            "No content scan is available, so nothing is approved automatically.",
+            code="scan_blocked",
+        ) from None
+    verdict = scan_allows_auto_approval(submission)
+    if verdict is None:
+        raise Conflict("The content scan has not finished yet.", code="scan_pending")
+    if not verdict:
+        raise Conflict(
+            "The content scan found possible sensitive data or could not finish; "
+            "an engineer reviews this version.",
+            code="scan_blocked",
+        )
+    changed = files_changed_since(submission)
+    if changed:
+        raise Conflict(
+            f"Files changed on storage since this version was submitted: {', '.join(changed)}.",
+            code="files_changed",
+        )
+    note = f"Approved by the dataset's {policy} policy."
+    with transaction.atomic():
+        _close(
+            submission,
+            SubmissionState.APPROVED,
+            actor=None,
+            approved_by_policy=policy,
+            review_note=note,
+        )
+        event_record(
+            "submission.approved",
+            submission=submission,
+            status=DatasetStatus.APPROVED,
+            data={"number": submission.number, "policy": policy, "note": note},
+        )
+        job = job_create(submission, actor=None)
         transaction.on_commit(lambda: notifications.submission_reviewed(submission.pk))
     return job
 

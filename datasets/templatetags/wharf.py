@@ -1,4 +1,5 @@
 from django import template
+from django.utils.html import format_html
 
 from datasets.markdown import render_markdown
 from datasets.models import DatasetStatus, JobState
@@ -34,3 +35,9 @@ def markdown(text):
 @register.filter
 def status_colour(state):
     return STATUS_COLOURS.get(state, "secondary")
+
+
+@register.simple_tag
+def status_badge(status, label):
+    """A status badge; a tag rather than an include because lists render one per row."""
+    return format_html('<span class="badge text-bg-{}">{}</span>', status_colour(status), label)

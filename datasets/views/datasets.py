@@ -1,19 +1,26 @@
 """Registering, describing, listing and viewing datasets."""
 
 import json
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from datasets import rules
 from datasets.forms import DatasetFilterForm, DatasetForm
-from datasets.metadata import dataset_kaggle_metadata
-from datasets.models import Dataset, JobState, SubmissionState
+from datasets.metadata import (
+    dataset_kaggle_metadata,
+    dataset_snapshot,
+    file_entries,
+    kaggle_metadata,
+)
+from datasets.models import Dataset, JobState, Profile, PublishJob, SubmissionState
 from datasets.selectors import datasets_for, labs_of, role_in
 from datasets.services.datasets import (
     dataset_create,
@@ -74,6 +81,9 @@ class DatasetListView(MemberRequiredMixin, ListView):
         return context
 
 
+EVENTS_PER_PAGE = 25
+
+
 class DatasetDetailView(LabScopedMixin, DetailView):
     template_name = "datasets/dataset_detail.html"
     context_object_name = "dataset"
@@ -85,26 +95,72 @@ class DatasetDetailView(LabScopedMixin, DetailView):
         context = super().get_context_data(**kwargs)
         dataset = self.object
         submissions = list(
-            dataset.submissions.select_related("submitted_by", "reviewed_by").order_by(
-                "-submitted_at", "-id"
-            )[:20]
+            dataset.submissions.select_related("submitted_by", "reviewed_by")
+            .prefetch_related(
+                Prefetch("jobs", queryset=PublishJob.objects.order_by("-created_at", "-id"))
+            )
+            .order_by("-submitted_at", "-id")[:20]
         )
+        files = list(dataset.files.select_related("storage_root"))
+        # Jobs belong to submissions, so the newest job is the first one found going
+        # down the (newest first) submissions: no query of its own.
+        latest_job = next((s.jobs.all()[0] for s in submissions if s.jobs.all()), None)
         context.update(
             role=role_in(self.request.user, dataset.lab),
-            files=dataset.files.select_related("storage_root"),
+            files=files,
             readonly_reason=readonly_reason(dataset),
-            metadata_json=metadata_json(dataset_kaggle_metadata(dataset)),
-            events=dataset.events.select_related("actor", "submission", "job")[:100],
+            metadata_json=metadata_json(
+                kaggle_metadata(dataset_snapshot(dataset), file_entries(files))
+            ),
+            events_page=self.events_page(dataset),
             submissions=submissions,
             open_submission=next(
                 (s for s in submissions if s.state == SubmissionState.PENDING_REVIEW), None
             ),
-            latest_job=dataset.jobs.first(),
+            latest_job=latest_job,
             active_job_states=JobState.active(),
             next_version=(dataset.latest_version or 0) + 1,
-            can_delete=not dataset.latest_version and not dataset.jobs.exists(),
+            can_delete=not dataset.latest_version and latest_job is None,
+        )
+        context["events"] = context["events_page"].events
+        # Feed readers cannot log in: the feed's address carries the user's own token.
+        # Only read here (a GET writes nothing); without one the page offers to make it.
+        token = (
+            Profile.objects.filter(user=self.request.user)
+            .values_list("feed_token", flat=True)
+            .first()
+        )
+        context["feed_url"] = token and self.request.build_absolute_uri(
+            reverse("datasets:feed_dataset", args=[token, dataset.pk])
         )
         return context
+
+    def events_page(self, dataset) -> "EventsPage":
+        """The timeline a page at a time, newest first, without counting a busy
+        dataset's thousands of events: one row more than the page says if there is an
+        older page."""
+        try:
+            number = max(1, int(self.request.GET.get("events", 1)))
+        except ValueError:
+            number = 1
+        start = (number - 1) * EVENTS_PER_PAGE
+        rows = list(
+            dataset.events.select_related("actor").order_by("-at", "-id")[
+                start : start + EVENTS_PER_PAGE + 1
+            ]
+        )
+        return EventsPage(number, rows[:EVENTS_PER_PAGE], len(rows) > EVENTS_PER_PAGE)
+
+
+@dataclass
+class EventsPage:
+    number: int
+    events: list
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
 
 
 class DatasetFormMixin(MemberRequiredMixin):

@@ -1,13 +1,39 @@
 """A publish job's page (live while it runs), and the engineers' cancel and retry."""
 
+from datetime import datetime
+
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import DetailView
 
-from datasets.models import Event, PublishJob
+from datasets.models import Event, JobState, PublishJob
 from datasets.selectors import is_engineer
 from datasets.services import jobs
 
 from .mixins import LabScopedMixin, ServiceActionView
+
+
+def phase_rows(job: PublishJob) -> list[dict]:
+    """Each phase the job went through, with its start and duration (so far)."""
+    rows = []
+    for state in JobState.running():
+        times = (job.phases or {}).get(state)
+        if not times:
+            continue
+        started = datetime.fromisoformat(times["started"])
+        ended = datetime.fromisoformat(times["ended"]) if times.get("ended") else None
+        running = ended is None and job.state == state
+        end = ended or (timezone.now() if running else job.finished_at)
+        rows.append(
+            {
+                "state": state,
+                "label": JobState(state).label,
+                "started": started,
+                "seconds": (end - started).total_seconds() if end else None,
+                "running": running,
+            }
+        )
+    return rows
 
 
 class JobDetailView(LabScopedMixin, DetailView):
@@ -16,7 +42,11 @@ class JobDetailView(LabScopedMixin, DetailView):
     template_name = "datasets/publishjob_detail.html"
 
     def get_queryset(self):
-        return super().get_queryset().select_related("dataset", "submission", "created_by")
+        return (
+            super()
+            .get_queryset()
+            .select_related("dataset__lab", "submission__reviewed_by", "created_by")
+        )
 
     def get_template_names(self):
         # htmx polls the live part only.
@@ -27,6 +57,7 @@ class JobDetailView(LabScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         job = self.object
         kwargs.update(
+            phases=phase_rows(job),
             dataset=job.dataset,
             events=Event.objects.filter(job=job).select_related("actor").order_by("at", "id"),
             can_manage=is_engineer(self.request.user, job.dataset.lab),

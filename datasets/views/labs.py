@@ -3,11 +3,13 @@ only the lab's data engineers may change anything."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView
 
 from datasets.forms import KaggleAccountForm, KaggleSecretForm, StorageRootForm
+from datasets.forms_continuous import WebhookForm
 from datasets.models import KaggleAccount, Lab, StorageRoot
 from datasets.selectors import is_engineer, labs_of, memberships_of
 from datasets.services.accounts import (
@@ -58,6 +60,10 @@ class LabMixin(MemberRequiredMixin):
         if engineer:
             context["account_form"] = forms.get("account_form") or KaggleAccountForm()
             context["root_form"] = forms.get("root_form") or StorageRootForm()
+            context["webhook_form"] = forms.get("webhook_form") or WebhookForm()
+            context["webhooks"] = lab.webhooks.annotate(
+                last_delivery_at=Max("deliveries__created_at")
+            )
         return context
 
 

@@ -131,6 +131,7 @@ PUBLISH_SOFT_TIME_LIMIT = env_int("WHARF_PUBLISH_SOFT_TIME_LIMIT", 6 * 3600)
 PUBLISH_TIME_LIMIT = env_int("WHARF_PUBLISH_TIME_LIMIT", PUBLISH_SOFT_TIME_LIMIT + 600)
 
 CELERY_BROKER_URL = REDIS_URL
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -148,7 +149,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = PUBLISH_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = PUBLISH_TIME_LIMIT
 # Redis redelivers an unacknowledged message after the visibility timeout: it must
 # outlast the longest publish, or a slow job would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PUBLISH_TIME_LIMIT + 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("WHARF_BROKER_VISIBILITY_TIMEOUT", PUBLISH_TIME_LIMIT + 3600)
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -251,4 +254,25 @@ SPECTACULAR_SETTINGS = {
         "SubmissionStateEnum": "datasets.models.SubmissionState",
         "JobStateEnum": "datasets.models.JobState",
     },
+}
+
+# --- continuous data (datasets/services/continuous.py, webhooks.py) ---
+# A changed file must be this many seconds old before a schedule submits it, so a file
+# still being written is never picked up; a dataset's schedule may override it.
+WHARF_QUIET_PERIOD_SECONDS = env_int("WHARF_QUIET_PERIOD_SECONDS", 120)
+# An auto-approved version waits for the content scan; it is looked at again this often.
+WHARF_AUTO_APPROVE_RECHECK_SECONDS = env_int("WHARF_AUTO_APPROVE_RECHECK_SECONDS", 15)
+WHARF_AUTO_APPROVE_RECHECKS = env_int("WHARF_AUTO_APPROVE_RECHECKS", 20)
+# Webhook targets that resolve to private, loopback, link-local or multicast addresses
+# are refused unless their host is listed here (comma-separated host names or IPs).
+WHARF_WEBHOOK_ALLOWED_HOSTS = env_list("WHARF_WEBHOOK_ALLOWED_HOSTS", [])
+WHARF_WEBHOOK_TIMEOUT = float(env_str("WHARF_WEBHOOK_TIMEOUT", "10"))
+# Attempts per delivery, the first included; retries back off exponentially.
+WHARF_WEBHOOK_MAX_ATTEMPTS = env_int("WHARF_WEBHOOK_MAX_ATTEMPTS", 6)
+WHARF_WEBHOOK_RETRY_BASE = float(env_str("WHARF_WEBHOOK_RETRY_BASE", "30"))
+WHARF_WEBHOOK_RETRY_CAP = float(env_str("WHARF_WEBHOOK_RETRY_CAP", "3600"))
+WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["webhook-deliveries-prune"] = {
+    "task": "datasets.tasks.webhook_deliveries_prune",
+    "schedule": 24 * 3600.0,
 }

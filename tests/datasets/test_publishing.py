@@ -144,11 +144,6 @@ def test_a_storage_file_changed_after_approval_fails_the_job(team):
     assert "weather/stations.csv" in job.error_message or "stations.csv" in job.error_message
 
 
-def _pool_children(worker_pid: int) -> list[int]:
-    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def test_a_worker_killed_during_upload_is_recovered_with_one_dataset(team, kaggle_sandbox,
                                                                     celery_worker):  # fmt: skip
     dataset = team.dataset(slug="killed-mid-upload")
@@ -162,7 +157,7 @@ def test_a_worker_killed_during_upload_is_recovered_with_one_dataset(team, kaggl
             return job.state == JobState.UPLOADING and job.bytes_done > 0
 
         wait_until(uploading, timeout=60, message="the upload never started")
-        for pid in _pool_children(celery_worker.pid):
+        for pid in celery_worker.pool_children():
             os.kill(pid, signal.SIGKILL)
     finally:
         kaggle_sandbox.set_upload_bandwidth(None)

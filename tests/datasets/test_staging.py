@@ -507,3 +507,30 @@ def test_remove_staging_removes_the_folder_and_tolerates_a_missing_one(dest, tmp
     with pytest.raises(ValueError):
         remove_staging(tmp_path / "link")
     assert (tmp_path / "keep").exists()
+
+
+@pytest.mark.parametrize("packaging", ["zip", "tar"])
+def test_long_and_non_ascii_member_names_survive(folder, dest, packaging):
+    deep = folder / ("d" * 120) / "données"
+    deep.mkdir(parents=True)
+    (deep / ("mesure-" * 20 + ".csv")).write_bytes(b"x,y\n1,2\n")
+    name = f"{'d' * 120}/données/{'mesure-' * 20}.csv"
+
+    stage([StageItem("images", folder, "folder")], dest, packaging=packaging)
+
+    if packaging == "zip":
+        with zipfile.ZipFile(dest / "images.zip") as zf:
+            assert zf.read(name) == b"x,y\n1,2\n"
+    else:
+        with tarfile.open(dest / "images.tar") as tf:
+            assert tf.extractfile(name).read() == b"x,y\n1,2\n"
+
+
+def test_a_folder_replaced_by_a_file_fails(root, dest):
+    (root / "images").write_text("not a folder any more")
+
+    with pytest.raises(StagingError) as caught:
+        stage([StageItem("images", root / "images", "folder")], dest, packaging="zip", root=root)
+
+    assert caught.value.code == "source_changed"
+    assert "images" in caught.value.message

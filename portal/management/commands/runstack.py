@@ -128,6 +128,7 @@ class Command(BaseCommand):
             self.stdout.write(f"starting {service.name}: {' '.join(service.argv[:6])} ...")
             service.process = subprocess.Popen(
                 service.argv,
+                cwd=settings.BASE_DIR,  # `-m kaggle_sandbox`, `-A portal` import from here
                 env={**env, **service.env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,277 @@
+"""A lab's webhooks and their deliveries.
+
+`event_record` calls `webhook_deliveries_create` for the actions webhooks may choose:
+the deliveries are written in the event's transaction and sent by a Celery task after
+it commits (a rolled-back change is never announced). Each attempt is its own
+WebhookDelivery row; a failed attempt that may succeed later (no answer, 429, 5xx) is
+tried again with exponential backoff, up to WHARF_WEBHOOK_MAX_ATTEMPTS."""
+
+import json
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from datasets import crypto, webhooks
+from datasets.models import DeliveryState, Lab, Webhook, WebhookAction, WebhookDelivery
+from datasets.selectors import is_engineer
+
+from .errors import Forbidden, ServiceError
+from .events import event_record
+
+log = logging.getLogger(__name__)
+
+ACTIONS = set(WebhookAction.values)
+
+
+def _require_engineer(actor, lab: Lab) -> None:
+    if not is_engineer(actor, lab):
+        raise Forbidden(f"Only data engineers of {lab.name} may manage its webhooks.")
+
+
+def _clean(url: str, events, name: str) -> tuple[str, list[str], str]:
+    try:
+        url = webhooks.check_target(url)
+    except webhooks.TargetRefused as exc:
+        raise ServiceError(str(exc), code="webhook_target", field="url") from None
+    events = sorted(set(events or []))
+    if not events or not set(events) <= ACTIONS:
+        raise ServiceError("Choose at least one event to send.", field="events")
+    name = (name or "").strip()
+    if len(name) > 80:
+        raise ServiceError("Keep the name under 80 characters.", field="name")
+    return url, events, name
+
+
+def _clean_secret(secret: str) -> str:
+    secret = (secret or "").strip()
+    if len(secret) < 16 or len(secret) > 200 or any(c.isspace() for c in secret):
+        raise ServiceError(
+            "A secret has 16 to 200 characters and no spaces (or leave it empty and Wharf "
+            "makes one).",
+            field="secret",
+        )
+    return secret
+
+
+def webhook_create(
+    lab: Lab, *, actor, url: str, events, name: str = "", secret: str = ""
+) -> tuple[Webhook, str]:
+    """Returns the webhook and its secret (shown once; generated when none is given)."""
+    _require_engineer(actor, lab)
+    url, events, name = _clean(url, events, name)
+    secret = _clean_secret(secret) if secret else secrets.token_urlsafe(32)
+    with transaction.atomic():
+        webhook = Webhook.objects.create(
+            lab=lab,
+            name=name,
+            url=url,
+            events=events,
+            secret_encrypted=crypto.encrypt(secret),
+            secret_last4=secret[-4:],
+            created_by=actor,
+        )
+        event_record(
+            "webhook.created",
+            lab=lab,
+            actor=actor,
+            data={"webhook": webhook.pk, "url": url, "events": events},
+        )
+    return webhook, secret
+
+
+def webhook_update(
+    webhook: Webhook, *, actor, url: str, events, name: str = "", is_active: bool = True,
+    secret: str = "",
+) -> Webhook:  # fmt: skip
+    """Changes the webhook; an empty `secret` keeps the current one."""
+    _require_engineer(actor, webhook.lab)
+    url, events, name = _clean(url, events, name)
+    with transaction.atomic():
+        webhook.url, webhook.events, webhook.name = url, events, name
+        webhook.is_active = is_active
+        if secret:
+            secret = _clean_secret(secret)
+            webhook.secret_encrypted = crypto.encrypt(secret)
+            webhook.secret_last4 = secret[-4:]
+        webhook.save()
+        event_record(
+            "webhook.updated",
+            lab=webhook.lab,
+            actor=actor,
+            data={"webhook": webhook.pk, "url": url, "events": events, "active": is_active,
+                  "rotated": bool(secret)},
+        )  # fmt: skip
+    return webhook
+
+
+def webhook_delete(webhook: Webhook, *, actor) -> None:
+    _require_engineer(actor, webhook.lab)
+    with transaction.atomic():
+        event_record(
+            "webhook.deleted",
+            lab=webhook.lab,
+            actor=actor,
+            data={"webhook": webhook.pk, "url": webhook.url},
+        )
+        webhook.delete()
+
+
+# --- deliveries -----------------------------------------------------------------------
+
+
+def _link(name: str, pk: int) -> str:
+    return settings.WHARF_BASE_URL.rstrip("/") + reverse(name, args=[pk])
+
+
+def payload(event, delivery_id: str) -> dict:
+    """What a receiver gets: the event, and the objects it is about as they were then."""
+    dataset, submission, job = event.dataset, event.submission, event.job
+    body = {
+        "id": delivery_id,
+        "event": event.action,
+        "occurred_at": event.at.isoformat(),
+        "lab": {"id": event.lab_id, "slug": event.lab.slug, "name": event.lab.name},
+        "actor": event.actor.username if event.actor_id else None,
+        "dataset": None,
+        "submission": None,
+        "job": None,
+        "data": event.data,
+    }
+    if dataset is not None:
+        body["dataset"] = {
+            "id": dataset.pk, "ref": dataset.ref, "title": dataset.title,
+            "status": dataset.status, "latest_version": dataset.latest_version,
+            "kaggle_url": dataset.kaggle_url or None,
+            "web_url": _link("datasets:dataset_detail", dataset.pk),
+        }  # fmt: skip
+    if submission is not None:
+        body["submission"] = {
+            "id": submission.pk, "number": submission.number, "state": submission.state,
+            "version_notes": submission.version_notes,
+            "approved_by_policy": submission.approved_by_policy or None,
+            "web_url": _link("datasets:review", submission.pk),
+        }  # fmt: skip
+    if job is not None:
+        body["job"] = {
+            "id": job.pk, "state": job.state, "error_code": job.error_code or None,
+            "error_message": job.error_message or None, "kaggle_url": job.kaggle_url or None,
+            "kaggle_version": job.kaggle_version, "web_url": _link("datasets:job_detail", job.pk),
+        }  # fmt: skip
+    return body
+
+
+def webhook_deliveries_create(event) -> None:
+    """Called by event_record inside its transaction for the actions webhooks may choose."""
+    if event.action not in ACTIONS or event.lab_id is None:
+        return
+    hooks = [
+        hook
+        for hook in Webhook.objects.filter(lab_id=event.lab_id, is_active=True)
+        if event.action in hook.events
+    ]
+    for hook in hooks:
+        delivery = WebhookDelivery(webhook=hook, event=event, action=event.action)
+        delivery.body = json.dumps(payload(event, str(delivery.delivery_id)), sort_keys=True)
+        delivery.save()
+        _enqueue(delivery.pk)
+
+
+def _enqueue(delivery_pk: int, countdown: float = 0) -> None:
+    def send():
+        from datasets.tasks import webhook_deliver
+
+        webhook_deliver.apply_async(args=[delivery_pk], countdown=countdown)
+
+    transaction.on_commit(send)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: base, 2×base, 4×base, … up to the cap."""
+    return min(
+        settings.WHARF_WEBHOOK_RETRY_CAP, settings.WHARF_WEBHOOK_RETRY_BASE * 2 ** (attempt - 1)
+    )
+
+
+def webhook_attempt(delivery_pk: int) -> WebhookDelivery | None:
+    """Sends one pending attempt and logs what happened on its row. Returns the next
+    attempt when one is scheduled. A second run of the same task finds nothing pending."""
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_pk, state=DeliveryState.PENDING, sent_at__isnull=True
+    ).update(sent_at=timezone.now())
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_pk)
+    webhook = delivery.webhook
+    try:
+        secret = crypto.decrypt(webhook.secret_encrypted)
+    except crypto.SecretUnreadable as exc:
+        answer = webhooks.Answer(None, 0, error=str(exc))
+    else:
+        answer = webhooks.post(
+            webhook.url, delivery.body.encode(), secret=secret, action=delivery.action,
+            delivery_id=str(delivery.delivery_id), attempt=delivery.attempt,
+        )  # fmt: skip
+    retry = (
+        not answer.ok
+        and answer.transient
+        and delivery.attempt < settings.WHARF_WEBHOOK_MAX_ATTEMPTS
+        and webhook.is_active
+    )
+    if answer.ok:
+        state = DeliveryState.DELIVERED
+    else:
+        state = DeliveryState.RETRYING if retry else DeliveryState.FAILED
+    delay = backoff(delivery.attempt) if retry else None
+    with transaction.atomic():
+        delivery.state = state
+        delivery.status_code = answer.status_code
+        delivery.duration_ms = answer.duration_ms
+        delivery.response_excerpt = answer.excerpt[:500]
+        delivery.error = answer.error[:500]
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay) if retry else None
+        delivery.save()
+        following = None
+        if retry:
+            following = WebhookDelivery.objects.create(
+                webhook=webhook, event_id=delivery.event_id, action=delivery.action,
+                delivery_id=delivery.delivery_id, attempt=delivery.attempt + 1, body=delivery.body,
+                requested_by=delivery.requested_by,
+            )  # fmt: skip
+            _enqueue(following.pk, countdown=delay)
+    log.info(
+        "webhook %s %s attempt %s: %s",
+        webhook.pk,
+        delivery.action,
+        delivery.attempt,
+        answer.status_code or answer.error,
+        extra={"webhook_id": webhook.pk, "delivery_id": str(delivery.delivery_id)},
+    )
+    return following
+
+
+def webhook_resend(delivery: WebhookDelivery, *, actor) -> WebhookDelivery:
+    """Sends the same body again (same delivery id, so receivers can tell) as a new
+    series of attempts. Engineers of the lab."""
+    webhook = delivery.webhook
+    _require_engineer(actor, webhook.lab)
+    with transaction.atomic():
+        again = WebhookDelivery.objects.create(
+            webhook=webhook, event_id=delivery.event_id, action=delivery.action,
+            delivery_id=delivery.delivery_id, attempt=1, body=delivery.body, requested_by=actor,
+        )  # fmt: skip
+        _enqueue(again.pk)
+    return again
+
+
+def webhook_deliveries_prune() -> int:
+    """Deletes delivery logs older than WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    before = timezone.now() - timedelta(days=settings.WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS)
+    deleted, _ = WebhookDelivery.objects.filter(created_at__lt=before).exclude(
+        state=DeliveryState.PENDING
+    ).delete()
+    return deleted

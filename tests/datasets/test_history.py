@@ -1,0 +1,109 @@
+"""Publish history, its CSV, the dashboard and the Atom feeds."""
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.utils import timezone
+
+from datasets.feeds import feed_token_of, feed_token_reset
+from datasets.models import JobState, PublishJob, Submission, SubmissionState
+from tests.builders import Team
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture
+def team(tmp_path):
+    return Team(tmp_path / "storage")
+
+
+def job_for(team, dataset, number, state, **fields):
+    submission = Submission.objects.create(
+        dataset=dataset, number=number, metadata={}, files=[], state=SubmissionState.APPROVED,
+        submitted_by=team.ada, reviewed_by=team.grace, reviewed_at=timezone.now(),
+        version_notes=f"notes {number}",
+    )  # fmt: skip
+    return PublishJob.objects.create(
+        dataset=dataset, submission=submission, state=state, finished_at=timezone.now(),
+        manifest=[{"path": "a.csv", "size": 3, "sha256": "0" * 64}], **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def history(team):
+    ocean = team.dataset(slug="ocean-temps")
+    soil = team.dataset(slug="soil-moisture", title="=HYPERLINK(1)")
+    published = job_for(team, ocean, 1, JobState.PUBLISHED, kaggle_version=1)
+    failed = job_for(team, soil, 1, JobState.FAILED, error_code="credentials_rejected")
+    return {"ocean": ocean, "soil": soil, "published": published, "failed": failed}
+
+
+def test_history_filters_by_state_and_search(client, team, history):
+    client.force_login(team.ada)
+    page = client.get("/history/", {"state": "failed"}).content.decode()
+    assert "soil-moisture" in page and "ocean-temps" not in page
+    page = client.get("/history/", {"q": "ocean"}).content.decode()
+    assert "ocean-temps" in page and "soil-moisture" not in page
+
+
+def test_history_of_another_lab_is_invisible(client, history):
+    client.force_login(UserFactory())
+    page = client.get("/history/").content.decode()
+    assert "ocean-temps" not in page and "No publish jobs match" in page
+
+
+def test_a_bad_filter_is_shown_not_a_500(client, team, history):
+    client.force_login(team.ada)
+    response = client.get("/history/", {"since": "yesterday", "state": "nonsense"})
+    assert response.status_code == 200
+    assert "Enter a valid date" in response.content.decode()
+
+
+def test_csv_export_has_the_filtered_rows_and_neutralises_formulas(client, team, history):
+    client.force_login(team.ada)
+    response = client.get("/history.csv", {"state": "failed"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][0] == "job" and len(rows) == 2
+    assert rows[1][1] == "'=HYPERLINK(1)"
+    assert rows[1][4] == "failed" and rows[1][5] == "credentials_rejected"
+
+
+def test_dashboard_shows_failures_and_the_queue(client, team, history):
+    client.force_login(team.grace)
+    page = client.get("/dashboard/").content.decode()
+    assert "credentials_rejected" in page and "Review queue" in page
+
+
+def test_the_dataset_feed_is_atom_with_the_published_versions(client, team, history):
+    token = feed_token_of(team.ada)
+    response = client.get(f"/feeds/{token}/datasets/{history['ocean'].pk}.atom")
+    assert response.status_code == 200
+    feed = ET.fromstring(response.content)
+    assert feed.tag == f"{ATOM}feed"
+    entries = feed.findall(f"{ATOM}entry")
+    assert [e.find(f"{ATOM}title").text for e in entries] == [
+        f"{history['ocean'].title}: version 1 published"
+    ]
+    assert entries[0].find(f"{ATOM}id").text and entries[0].find(f"{ATOM}updated").text
+
+
+def test_the_lab_feed_lists_only_published_versions(client, team, history):
+    token = feed_token_of(team.grace)
+    feed = ET.fromstring(client.get(f"/feeds/{token}/labs/{team.lab.slug}.atom").content)
+    assert len(feed.findall(f"{ATOM}entry")) == 1
+
+
+def test_a_reset_feed_token_stops_the_old_link(client, team, history):
+    old = feed_token_of(team.ada)
+    feed_token_reset(team.ada)
+    assert client.get(f"/feeds/{old}/datasets/{history['ocean'].pk}.atom").status_code == 404
+
+
+def test_a_feed_of_another_labs_dataset_is_404(client, history):
+    token = feed_token_of(UserFactory())
+    assert client.get(f"/feeds/{token}/datasets/{history['ocean'].pk}.atom").status_code == 404
