@@ -18,6 +18,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -230,8 +231,10 @@ def contest(
         for name, fn in contenders.items():
             if round_ and runs[name][0][0] > slow_after:
                 continue
-            prepare()
+            # Quiet first, then prepare: the page cache here is reclaimed within a minute
+            # or so (see README), so warming must come right before the run.
             background = wait_quiet(QUIET_WAIT)
+            prepare()
             seconds, out = timed(fn)
             runs[name].append((seconds, background))
             outs[name] = out
@@ -554,6 +557,8 @@ def main() -> None:
         f"# bg = cores busy with other processes just before the run shown (best of runs)",
         flush=True,
     )
+    # A killed bench still removes its gigabytes of generated data.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[Row] = []
     try:
         if "copy" in only:

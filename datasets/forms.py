@@ -94,6 +94,9 @@ class DatasetForm(forms.ModelForm):
         self.fields["kaggle_account"].queryset = KaggleAccount.objects.filter(lab__in=labs)
         self.fields["kaggle_account"].required = True
         self.fields["kaggle_account"].empty_label = "Choose an account"
+        accounts = self.fields["kaggle_account"].queryset
+        if not self.instance.pk and len(accounts[:2]) == 1:
+            self.fields["kaggle_account"].initial = accounts[0]
         self.fields["license"] = forms.ChoiceField(
             choices=rules.LICENSE_CHOICES,
             initial=rules.DEFAULT_LICENSE,
@@ -266,6 +269,16 @@ class StorageRootForm(forms.Form):
     path = forms.CharField(max_length=1000, help_text="Absolute path on the Wharf servers.")
 
 
+class LabPatternForm(forms.Form):
+    name = forms.CharField(
+        max_length=80, help_text="What the finding is called, e.g. 'Participant ID'."
+    )
+    pattern = forms.CharField(
+        max_length=200,
+        help_text="A regular expression with bounded repeats, e.g. P-\\d{4}-\\d{3}.",
+    )
+
+
 class SubmitForm(forms.Form):
     version_notes = forms.CharField(
         required=False,
@@ -287,6 +300,19 @@ class ApproveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Note (optional)",
     )
+    acknowledge_findings = forms.BooleanField(
+        required=False,
+        label="I have checked the findings of the content scan: this may be published.",
+    )
+
+    def __init__(self, *args, findings: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if findings:  # the service asks for both; the page says so up front
+            self.fields["note"].label = "Note: why the findings may be published"
+            self.fields["note"].help_text = "Kept in the history with your acknowledgement."
+            self.order_fields(["acknowledge_findings", "note"])
+        else:
+            del self.fields["acknowledge_findings"]
 
 
 class ReturnForm(forms.Form):
@@ -346,7 +372,10 @@ class HistoryFilterForm(forms.Form):
 
     q = forms.CharField(required=False, max_length=100, label="Title or slug")
     lab = forms.ModelChoiceField(queryset=Lab.objects.none(), required=False)
-    dataset = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # (Bounded: an id past the database's integers is simply no dataset, not a 500.)
+    dataset = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
     state = forms.ChoiceField(choices=[("", "Any state"), *JobState.choices], required=False)
     approver = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), required=False, label="Approved by"
@@ -357,6 +386,8 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, *args, labs, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lab"].queryset = labs
+        self.fields["lab"].empty_label = "Any lab"
+        self.fields["approver"].empty_label = "Anyone"
         self.fields["approver"].queryset = (
             get_user_model()
             .objects.filter(memberships__lab__in=labs, memberships__role="engineer")

@@ -51,6 +51,14 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
+def _absolute_images_only(tag: str, attribute: str, value: str) -> str | None:
+    # A relative image address would make every reader's browser request a URL of the
+    # portal chosen by the author; images must name their full address.
+    if tag == "img" and attribute == "src" and not value.startswith(("https://", "http://")):
+        return None
+    return value
+
+
 def render_markdown(text: str) -> SafeString:
     html = md.markdown(
         text or "", extensions=["tables", "fenced_code", "sane_lists"], output_format="html"
@@ -61,5 +69,7 @@ def render_markdown(text: str) -> SafeString:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=_absolute_images_only,
     )
-    return mark_safe(clean)  # noqa: S308 - nh3 has just sanitised it
+    # nh3 has just sanitised it: only the allow-listed tags, attributes and URL schemes.
+    return mark_safe(clean)  # noqa: S308  # nosec B308 B703

@@ -9,6 +9,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from portal.celery import enqueue
+
 from .models import Comment, Profile, Role, Submission
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,9 @@ def _send(kind: str, subject: str, template: str, context: dict, users) -> None:
     recipients = _wanted(users, kind)
     if not recipients:
         return
-    notify_send.delay(subject, render_to_string(template, context), recipients)
+    # An e-mail the broker could not take is logged and dropped: the event it tells of
+    # is in the history and the feeds anyway.
+    enqueue(notify_send, subject, render_to_string(template, context), recipients)
 
 
 @shared_task(

@@ -8,6 +8,7 @@ checks Kaggle first and never makes a second dataset or version."""
 
 import errno
 import logging
+import os
 import random
 import shutil
 import threading
@@ -227,6 +228,11 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
 def _source_of(entry: dict) -> tuple[Path, Path | None]:
     """Where an approved file list entry's bytes are, re-checked against its root now."""
     if entry.get("origin") == "storage":
+        if not os.path.lexists(Path(entry["root_path"]) / entry["relpath"]):
+            raise staging.StagingError(
+                "source_missing",
+                f"{entry['path']} is no longer on lab storage; restore it or submit again.",
+            )
         try:
             real = storage.resolve_under_root(entry["root_path"], entry["relpath"])
         except storage.UnsafePath as exc:
@@ -352,7 +358,10 @@ def _version_notes(job: PublishJob) -> str:
         "datasets:dataset_detail", args=[job.dataset_id]
     )
     notes = submission.version_notes or f"Version {submission.number}"
-    who = approver.get_full_name() or approver.username if approver else "an engineer"
+    if approver:
+        who = approver.get_full_name() or approver.username
+    else:
+        who = f"policy ({submission.approved_by_policy or 'automatic'})"
     return f"{notes}\n\nApproved in Wharf by {who}: {link}"
 
 

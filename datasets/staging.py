@@ -42,7 +42,7 @@ try:
     DEFLATE_BACKEND = "isal"
     DEFLATE_LEVEL = 3
 except ImportError:  # pragma: no cover - depends on the environment
-    # Plain zlib stays correct but is ~4x slower at its fastest level, with archives
+    # Plain zlib stays correct but is ~3x slower at its fastest level, with archives
     # ~1.25x the client's: Wharf is meant to run with isal (requirements.txt).
     import zlib as _deflate
 
@@ -398,15 +398,14 @@ class _MemberOpener:
         try:
             if prefix != self._prefix:
                 self._close_dir()
-                fd = self._top
                 for part in prefix:
-                    next_fd = _openat(part, _O_BENEATH_DIR, fd)
-                    if fd != self._top:
-                        os.close(fd)
-                    fd = next_fd
-                self._prefix, self._fd = prefix, fd
+                    next_fd = _openat(part, _O_BENEATH_DIR, self._fd)
+                    self._close_dir(keep_prefix=True)
+                    self._fd = next_fd
+                self._prefix = prefix
             fd = _openat(member.parts[-1], _O_BENEATH_FILE, self._fd)
         except OSError as exc:
+            self._close_dir()
             raise _open_error(self._item, member.arcname, exc) from None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size != member.size:
@@ -418,10 +417,12 @@ class _MemberOpener:
             )
         return fd
 
-    def _close_dir(self):
+    def _close_dir(self, keep_prefix: bool = False):
         if self._fd != self._top:
             os.close(self._fd)
-        self._prefix, self._fd = (), self._top
+        self._fd = self._top
+        if not keep_prefix:
+            self._prefix = ()
 
     def close(self):
         self._close_dir()

@@ -56,6 +56,10 @@ def resolve_under_root(root: str | os.PathLike, relpath: str) -> Path:
         raise UnsafePath(f"'{relpath}' does not exist under the storage root.") from None
     except PermissionError:
         raise UnsafePath(f"Wharf may not read '{relpath}' (permission denied).") from None
+    except OSError as exc:  # a symlink loop (ELOOP), a name too long, ...
+        raise UnsafePath(
+            f"'{relpath}' cannot be opened ({exc.strerror or exc}); a symlink loop?"
+        ) from None
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         raise UnsafePath(f"'{relpath}' is not a regular file or folder (a device, FIFO or socket).")
     return candidate

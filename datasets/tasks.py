@@ -50,7 +50,9 @@ def submission_auto_approve(submission_id: int, attempt: int = 1) -> str:
     return auto_approve_recheck(submission_id, attempt)
 
 
-@shared_task(name="datasets.tasks.webhook_deliver", ignore_result=True)
+@shared_task(
+    name="datasets.tasks.webhook_deliver", ignore_result=True, soft_time_limit=120, time_limit=150
+)
 def webhook_deliver(delivery_id: int) -> None:
     """One attempt of a webhook delivery; the service schedules the next with backoff."""
     from datasets.services.webhooks import webhook_attempt
@@ -58,8 +60,24 @@ def webhook_deliver(delivery_id: int) -> None:
     webhook_attempt(delivery_id)
 
 
-@shared_task(name="datasets.tasks.webhook_deliveries_prune", ignore_result=True)
-def webhook_deliveries_prune() -> int:
-    from datasets.services.webhooks import webhook_deliveries_prune as prune
+@shared_task(name="datasets.tasks.webhook_deliveries_sweep", ignore_result=True)
+def webhook_deliveries_sweep() -> dict:
+    """Every few minutes (beat): resend deliveries the broker lost, prune old logs."""
+    from datasets.services.webhooks import webhook_deliveries_sweep as sweep
 
-    return prune()
+    return sweep()
+
+
+@shared_task(
+    name="datasets.tasks.scan_submission",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def scan_submission(submission_id: int) -> str:
+    """Scans a submitted version's files for personal data (issue 9). Safe to run twice:
+    a finished scan is left alone."""
+    from datasets.services.scans import scan_run
+
+    return scan_run(submission_id)

@@ -57,6 +57,17 @@ urlpatterns = [
         labs.StorageRootDeleteView.as_view(),
         name="storageroot_delete",
     ),
+    # Labs: the content scan's own patterns (issue 9)
+    path(
+        "labs/<slug:slug>/scan-patterns/add/",
+        labs.LabPatternAddView.as_view(),
+        name="labpattern_add",
+    ),
+    path(
+        "scan-patterns/<int:pk>/delete/",
+        labs.LabPatternDeleteView.as_view(),
+        name="labpattern_delete",
+    ),
     # Review
     path(
         "datasets/<int:pk>/submit/",
@@ -79,6 +90,11 @@ urlpatterns = [
         "review/<int:pk>/return/", review.SubmissionReturnView.as_view(), name="submission_return"
     ),
     path("review/<int:pk>/comments/", review.CommentAddView.as_view(), name="comment_add"),
+    path(
+        "review/<int:pk>/rescan/",
+        review.SubmissionScanRerunView.as_view(),
+        name="submission_scan_rerun",
+    ),
     # Publishing and history
     path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job_detail"),
     path("jobs/<int:pk>/cancel/", jobs.JobCancelView.as_view(), name="job_cancel"),

@@ -1,12 +1,15 @@
-"""Building a publishable dataset through the services, as a user would."""
+"""Building a publishable dataset through the services, as a user would, and watching
+what the worker does with it."""
 
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
-from datasets.models import Role
+from datasets import kaggle
+from datasets.models import Event, JobState, PublishJob, Role
 from datasets.services import accounts, datasets, files, review
+from tests.conftest import wait_until
 from tests.factories import LabFactory, member
 
 
@@ -62,3 +65,31 @@ class Team:
 
     def approve(self, submission):
         return review.submission_approve(submission, actor=self.grace)
+
+
+class PublishingTeam(Team):
+    def dataset(self, slug, **fields):
+        # One sandbox serves the session, and Kaggle wants titles unique per owner too.
+        return super().dataset(slug=slug, title=f"Ocean {slug}"[:50], **fields)
+
+
+def finished(job, timeout=60) -> PublishJob:
+    def done():
+        job.refresh_from_db()
+        return job.state in JobState.final()
+
+    wait_until(done, timeout=timeout, interval=0.2, message=f"job {job.pk} did not finish")
+    return job
+
+
+def actions(job) -> list[str]:
+    return list(Event.objects.filter(job=job).order_by("at", "id").values_list("action", flat=True))
+
+
+def kaggle_files(team, ref) -> dict:
+    credentials = kaggle.credentials_for(team.account)
+    return {f["name"]: f["size"] for f in kaggle.dataset_files(credentials, ref)}
+
+
+def sandbox_refs(sandbox, slug) -> list[str]:
+    return [d["ref"] for d in sandbox.state()["datasets"] if d["ref"].endswith(f"/{slug}")]

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -32,6 +33,11 @@ def broker_url(tmp_path_factory):
     url = os.environ.get("REDIS_URL")
     process = None
     if url:
+        # Parallel runs (pytest-xdist gw0, gw1, ...) take the databases after REDIS_URL's.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        parsed = urlsplit(url)
+        db = int(parsed.path.strip("/") or 0) + int(worker.removeprefix("gw") or 0)
+        url = urlunsplit(parsed._replace(path=f"/{db}"))
         redis.Redis.from_url(url).flushdb()
     else:
         port = free_port()
@@ -47,15 +53,25 @@ def broker_url(tmp_path_factory):
         process.wait(timeout=10)
 
 
+# A sandbox user whose key no other test uses: tests/security publishes with it and
+# greps every log for it (it must never appear).
+SECRET_PROBE_USER = "wharf-secret-probe"
+SECRET_PROBE_KEY = f"probe-{uuid.uuid4().hex}-key"
+
+
 @pytest.fixture(scope="session")
 def kaggle_sandbox(tmp_path_factory):
     """The Kaggle sandbox (kaggle_sandbox/), as its own process, for the whole session;
     the worker and this process point the official client at it."""
+    from kaggle_sandbox.accounts import Accounts
     from kaggle_sandbox.testing import run_sandbox
 
+    accounts = Accounts.default().to_dict()
+    accounts["users"].append({"username": SECRET_PROBE_USER, "key": SECRET_PROBE_KEY})
     with run_sandbox(
-        tmp_path_factory.mktemp("kaggle-sandbox"), processing_delay=0.3, mode="subprocess"
-    ) as sandbox:
+        tmp_path_factory.mktemp("kaggle-sandbox"), processing_delay=0.3, mode="subprocess",
+        accounts=accounts,
+    ) as sandbox:  # fmt: skip
         settings.KAGGLE_SANDBOX_URL = sandbox.url
         yield sandbox
 
@@ -85,7 +101,8 @@ class WorkerProcess:
         self.broker, self.sandbox_url, self.queues = broker, sandbox_url, queues
         self.extra_env = env or {}
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"{log_name}.log"
+        run = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.log_path = ARTIFACTS / f"{log_name}-{run}.log"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -106,7 +123,7 @@ class WorkerProcess:
         if self.broker != app.conf.broker_url:
             from celery import Celery
 
-            app = Celery(broker=self.broker)
+            app = Celery(broker=self.broker, set_as_current=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -7,6 +7,8 @@ stable code. Retrying transient errors is the caller's choice (datasets.publishi
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
+
 from datasets import crypto
 
 from .runner import Credentials, KaggleError, run_operation
@@ -23,6 +25,11 @@ __all__ = [
 ]
 
 
+def _quick(limit: float = 60) -> float:
+    """Silence allowed for a call that moves no data."""
+    return min(limit, settings.KAGGLE_STALL_TIMEOUT)
+
+
 def credentials_for(account) -> Credentials:
     return Credentials(
         owner_slug=account.owner_slug,
@@ -36,7 +43,7 @@ def test_connection(account) -> tuple[bool, str]:
     """Lists the account's datasets through the client: (ok, a message for a person)."""
     try:
         credentials = credentials_for(account)
-        result = run_operation(credentials, {"op": "test"}, stall_timeout=30)
+        result = run_operation(credentials, {"op": "test"}, stall_timeout=_quick(30))
     except KaggleError as exc:
         return False, exc.message
     except crypto.SecretUnreadable as exc:
@@ -49,11 +56,11 @@ def test_connection(account) -> tuple[bool, str]:
 
 def dataset_state(credentials: Credentials, ref: str) -> dict:
     """{"exists": bool, "status": "ready"|"pending"|..., "current_version_number": int}."""
-    return run_operation(credentials, {"op": "status", "ref": ref}, stall_timeout=60)
+    return run_operation(credentials, {"op": "status", "ref": ref}, stall_timeout=_quick())
 
 
 def dataset_files(credentials: Credentials, ref: str) -> list[dict]:
-    return run_operation(credentials, {"op": "files", "ref": ref}, stall_timeout=60)["files"]
+    return run_operation(credentials, {"op": "files", "ref": ref}, stall_timeout=_quick())["files"]
 
 
 def _publish(credentials, request, tmp_dir, on_progress) -> dict:

@@ -32,11 +32,12 @@ from .labs import (
     StorageRoot,
 )
 from .publishing import Event, JobState, PublishJob
+from .scans import LabPattern, ScanState, SubmissionScan
 
 __all__ = [
-    "ApiToken", "Comment", "CredentialKind", "Dataset", "DatasetFile", "DatasetStatus", "Event",
-    "FileKind", "JobState", "KaggleAccount", "Lab", "Membership", "Packaging", "Profile",
-    "PublishJob", "Role", "Source", "StorageRoot", "Submission", "SubmissionState", "upload_to",
-    "CheckResult", "DatasetSchedule", "DeliveryState", "SchedulePolicy", "Webhook",
-    "WebhookAction", "WebhookDelivery",
+    "ApiToken", "CheckResult", "Comment", "CredentialKind", "Dataset", "DatasetFile",
+    "DatasetSchedule", "DatasetStatus", "DeliveryState", "Event", "FileKind", "JobState",
+    "KaggleAccount", "Lab", "LabPattern", "Membership", "Packaging", "Profile", "PublishJob",
+    "Role", "ScanState", "SchedulePolicy", "Source", "StorageRoot", "Submission", "SubmissionScan",
+    "SubmissionState", "Webhook", "WebhookAction", "WebhookDelivery", "upload_to",
 ]  # fmt: skip

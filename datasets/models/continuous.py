@@ -5,6 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from .datasets import Dataset, Submission
 from .labs import Lab
@@ -53,6 +54,7 @@ class DatasetSchedule(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    running_since = models.DateTimeField(null=True, blank=True, editable=False)
     # What the last check found.
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_result = models.CharField(max_length=20, choices=CheckResult.choices, blank=True)
@@ -171,6 +173,7 @@ class WebhookDelivery(models.Model):
         help_text="Who re-sent it by hand (empty: sent by Wharf).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(default=timezone.now, help_text="When it is to be sent.")
     sent_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
 
@@ -178,6 +181,7 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["webhook", "-created_at", "-id"], name="delivery_webhook_recent"),
             models.Index(fields=["created_at"], name="delivery_created"),
+            models.Index(fields=["state", "due_at"], name="delivery_due"),
         ]
         ordering = ["-created_at", "-id"]
 

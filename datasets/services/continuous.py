@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from datasets import changes, storage
@@ -25,6 +25,7 @@ from datasets.models import (
     SubmissionState,
 )
 from datasets.selectors import last_published_submission
+from portal.celery import enqueue
 
 from . import review
 from .errors import Conflict, ServiceError
@@ -38,6 +39,7 @@ ALWAYS_RECORDED = {R.SUBMITTED, R.AUTO_APPROVED, R.AWAITING_SCAN, R.BLOCKED}
 # Results that never make an event (the schedule's counters are enough).
 NEVER_RECORDED = {R.BUSY}
 EVENT_EVERY = timedelta(days=1)
+CHECK_STALE = timedelta(hours=2)  # a check still "running" after this died with its worker
 POLICY = "auto"
 
 
@@ -58,14 +60,30 @@ def dataset_check_changes(dataset_id: int, *, manual: bool = False, now: float |
         .filter(dataset_id=dataset_id)
         .first()
     )
-    if schedule is None or not (schedule.enabled or manual):
+    if schedule is None:
+        from .schedules import periodic_task_forget
+
+        periodic_task_forget(dataset_id)  # its dataset was deleted
         return "no-schedule"
+    if not (schedule.enabled or manual):
+        return "no-schedule"
+    # One check per dataset at a time: a scan of a big tree may outlast the interval.
+    started = timezone.now()
+    if not DatasetSchedule.objects.filter(
+        Q(running_since__isnull=True) | Q(running_since__lt=started - CHECK_STALE),
+        pk=schedule.pk,
+    ).update(running_since=started):
+        return "already-running"
     try:
         outcome = _check(schedule, time.time() if now is None else now)
     except changes.ScanError as exc:
         outcome = Outcome(R.ERROR, str(exc))
     except ServiceError as exc:
         outcome = Outcome(R.ERROR, exc.message)
+    finally:
+        DatasetSchedule.objects.filter(pk=schedule.pk, running_since=started).update(
+            running_since=None
+        )
     _record(schedule, outcome, counted=True)
     log.info(
         "dataset %s checked: %s",
@@ -220,15 +238,17 @@ def _await(schedule: DatasetSchedule, submission: Submission | None, attempt: in
     if submission is None or attempt >= settings.WHARF_AUTO_APPROVE_RECHECKS:
         return
 
-    def enqueue():
+    def send():
         from datasets.tasks import submission_auto_approve
 
-        submission_auto_approve.apply_async(
-            args=[submission.pk, attempt + 1],
+        enqueue(
+            submission_auto_approve,
+            submission.pk,
+            attempt + 1,
             countdown=settings.WHARF_AUTO_APPROVE_RECHECK_SECONDS,
         )
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(send)
 
 
 def auto_approve_recheck(submission_id: int, attempt: int) -> str:

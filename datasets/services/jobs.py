@@ -15,6 +15,7 @@ from django.utils import timezone
 from datasets.models import Dataset, DatasetStatus, JobState, PublishJob, Submission
 from datasets.models import SubmissionState as SState
 from datasets.selectors import is_engineer
+from portal.celery import enqueue
 
 from .errors import Conflict, Forbidden
 from .events import event_record
@@ -27,19 +28,13 @@ ACTIVE = JobState.active()
 
 def job_enqueue(job_id: int) -> bool:
     """Sends the job's task; called after the transaction that queued the job commits.
-
-    The broker being down must not turn a committed approval into an error page: the
-    job stays queued and the sweep sends it again once the broker answers."""
+    If the broker is down the job stays queued and the sweep sends it again."""
     from datasets.tasks import job_publish
 
-    try:
-        result = job_publish.apply_async(args=[job_id], retry=False)
-    except Exception:  # kombu raises transport-specific errors; all mean "not sent"
-        log.warning("job %s: the broker did not take the task; the sweep will resend it",
-                    job_id, exc_info=True, extra={"job_id": job_id})  # fmt: skip
-        return False
-    PublishJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(task_id=result.id)
-    return True
+    task_id = enqueue(job_publish, job_id)
+    if task_id:
+        PublishJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(task_id=task_id)
+    return bool(task_id)
 
 
 def job_create(submission: Submission, *, actor, force: bool = False) -> PublishJob:

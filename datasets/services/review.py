@@ -21,6 +21,7 @@ from datasets.selectors import is_engineer
 from .datasets import _require_member, ensure_editable
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
+from .scans import scan_gate, scan_prepare, scan_request
 
 
 def _freeze_file(item) -> dict:
@@ -92,6 +93,7 @@ def submission_submit(
             "Say what changed in this version (version notes).", field="version_notes"
         )
     files = [_freeze_file(item) for item in items]
+    scanned = scan_prepare(dataset, files)  # a small version is scanned now (issue 9)
     try:
         with transaction.atomic():
             locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -121,6 +123,7 @@ def submission_submit(
                     **({"by": system} if system else {}),
                 },
             )
+            scan_request(submission, result=scanned)
             transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
     except IntegrityError:
         raise Conflict("This dataset already has a submission waiting for review.") from None
@@ -212,6 +215,7 @@ def submission_approve(
         )
     note = (note or "").strip()[:5000]
     with transaction.atomic():
+        acknowledged = scan_gate(submission, acknowledge_findings=acknowledge_findings, note=note)
         _close(
             submission, SubmissionState.APPROVED, actor=actor, reviewed_by=actor, review_note=note
         )
@@ -220,7 +224,7 @@ def submission_approve(
             submission=submission,
             actor=actor,
             status=DatasetStatus.APPROVED,
-            data={"number": submission.number, "note": note},
+            data={"number": submission.number, "note": note, **acknowledged},
         )
         job = job_create(submission, actor=actor)
         transaction.on_commit(lambda: notifications.submission_reviewed(submission.pk))
@@ -262,7 +266,7 @@ def submission_approve_by_policy(submission: Submission, *, policy: str):
             f"Files changed on storage since this version was submitted: {', '.join(changed)}.",
             code="files_changed",
         )
-    note = f"Approved by the dataset's {policy} policy."
+    note = f"Approved by policy ({policy}), not by a person."
     with transaction.atomic():
         _close(
             submission,

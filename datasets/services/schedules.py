@@ -8,6 +8,7 @@ from django.db import transaction
 
 from datasets.models import Dataset, DatasetSchedule, SchedulePolicy, Source
 from datasets.selectors import is_engineer
+from portal.celery import enqueue
 
 from .errors import Forbidden, ServiceError
 from .events import event_record
@@ -23,8 +24,15 @@ def _require_engineer(actor, dataset: Dataset) -> None:
         raise Forbidden(f"Only data engineers of {dataset.lab.name} may schedule datasets.")
 
 
-def periodic_task_name(dataset: Dataset) -> str:
-    return f"wharf: check dataset {dataset.pk} for changes"
+def periodic_task_name(dataset_id: int) -> str:
+    return f"wharf: check dataset {dataset_id} for changes"
+
+
+def periodic_task_forget(dataset_id: int) -> None:
+    """Removes the beat entry of a dataset that has no schedule any more."""
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name=periodic_task_name(dataset_id), task=CHECK_TASK).delete()
 
 
 def parse_cron(expression: str) -> dict:
@@ -93,7 +101,7 @@ def _sync_periodic_task(schedule: DatasetSchedule) -> None:
             **parse_cron(schedule.cron), timezone=settings.TIME_ZONE
         )
     task, _ = PeriodicTask.objects.update_or_create(
-        name=periodic_task_name(dataset),
+        name=periodic_task_name(dataset.pk),
         defaults={
             "task": CHECK_TASK,
             "args": json.dumps([dataset.pk]),
@@ -176,9 +184,9 @@ def schedule_check_now(dataset: Dataset, *, actor) -> None:
     if not DatasetSchedule.objects.filter(dataset=dataset).exists():
         raise ServiceError("This dataset has no schedule.", code="no_schedule")
 
-    def enqueue():
+    def send():
         from datasets.tasks import dataset_check_changes
 
-        dataset_check_changes.delay(dataset.pk)
+        enqueue(dataset_check_changes, dataset.pk, True)  # manual: even when paused
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(send)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from datasets import crypto, webhooks
 from datasets.models import DeliveryState, Lab, Webhook, WebhookAction, WebhookDelivery
 from datasets.selectors import is_engineer
+from portal.celery import enqueue
 
 from .errors import Forbidden, ServiceError
 from .events import event_record
@@ -26,6 +27,7 @@ from .events import event_record
 log = logging.getLogger(__name__)
 
 ACTIONS = set(WebhookAction.values)
+SWEEP_GRACE = timedelta(minutes=5)
 
 
 def _require_engineer(actor, lab: Lab) -> None:
@@ -182,10 +184,11 @@ def webhook_deliveries_create(event) -> None:
 
 
 def _enqueue(delivery_pk: int, countdown: float = 0) -> None:
+    # A delivery the broker does not take stays pending; the sweep sends it later.
     def send():
         from datasets.tasks import webhook_deliver
 
-        webhook_deliver.apply_async(args=[delivery_pk], countdown=countdown)
+        enqueue(webhook_deliver, delivery_pk, countdown=countdown)
 
     transaction.on_commit(send)
 
@@ -240,7 +243,7 @@ def webhook_attempt(delivery_pk: int) -> WebhookDelivery | None:
             following = WebhookDelivery.objects.create(
                 webhook=webhook, event_id=delivery.event_id, action=delivery.action,
                 delivery_id=delivery.delivery_id, attempt=delivery.attempt + 1, body=delivery.body,
-                requested_by=delivery.requested_by,
+                requested_by=delivery.requested_by, due_at=delivery.next_attempt_at,
             )  # fmt: skip
             _enqueue(following.pk, countdown=delay)
     log.info(
@@ -268,10 +271,20 @@ def webhook_resend(delivery: WebhookDelivery, *, actor) -> WebhookDelivery:
     return again
 
 
-def webhook_deliveries_prune() -> int:
-    """Deletes delivery logs older than WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS."""
-    before = timezone.now() - timedelta(days=settings.WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS)
-    deleted, _ = WebhookDelivery.objects.filter(created_at__lt=before).exclude(
-        state=DeliveryState.PENDING
-    ).delete()
-    return deleted
+def webhook_deliveries_sweep() -> dict:
+    """Sends again what the broker lost (pending, never sent, due a while ago) and deletes
+    delivery logs older than WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    now = timezone.now()
+    lost = WebhookDelivery.objects.filter(
+        state=DeliveryState.PENDING, sent_at__isnull=True, due_at__lt=now - SWEEP_GRACE
+    ).values_list("pk", flat=True)
+    from datasets.tasks import webhook_deliver
+
+    resent = sum(1 for pk in lost if enqueue(webhook_deliver, pk))
+    before = now - timedelta(days=settings.WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS)
+    pruned, _ = (
+        WebhookDelivery.objects.filter(created_at__lt=before)
+        .exclude(state=DeliveryState.PENDING)
+        .delete()
+    )
+    return {"resent": resent, "pruned": pruned}

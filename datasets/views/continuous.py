@@ -157,7 +157,9 @@ class WebhookDetailView(WebhookScopedMixin, FormView):
 
     def form_valid(self, form):
         try:
-            webhook_services.webhook_update(self.object, actor=self.request.user, **form.cleaned_data)
+            webhook_services.webhook_update(
+                self.object, actor=self.request.user, **form.cleaned_data
+            )
         except (ServiceError, ValidationError) as exc:
             add_service_error(form, exc)
             return self.form_invalid(form)

@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -28,7 +28,7 @@ from datasets.services.datasets import (
     dataset_update,
     ensure_editable,
 )
-from datasets.services.errors import Conflict, ServiceError
+from datasets.services.errors import Conflict, Forbidden, ServiceError
 
 from .mixins import (
     DatasetChildMixin,
@@ -237,6 +237,8 @@ class DatasetDeleteView(DatasetChildMixin, TemplateView):
         ref = dataset.ref
         try:
             dataset_delete(dataset, actor=request.user)
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from None
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("datasets:dataset_detail", dataset.pk)

@@ -40,6 +40,7 @@ class JobDetailView(LabScopedMixin, DetailView):
     model = PublishJob
     lab_path = "dataset__lab"
     template_name = "datasets/publishjob_detail.html"
+    context_object_name = "job"
 
     def get_queryset(self):
         return (

@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView
 
-from datasets.forms import KaggleAccountForm, KaggleSecretForm, StorageRootForm
+from datasets.forms import KaggleAccountForm, KaggleSecretForm, LabPatternForm, StorageRootForm
 from datasets.forms_continuous import WebhookForm
-from datasets.models import KaggleAccount, Lab, StorageRoot
+from datasets.models import KaggleAccount, Lab, LabPattern, StorageRoot
 from datasets.selectors import is_engineer, labs_of, memberships_of
 from datasets.services.accounts import (
     kaggle_account_create,
@@ -21,6 +21,7 @@ from datasets.services.accounts import (
     storage_root_delete,
 )
 from datasets.services.errors import ServiceError
+from datasets.services.scans import lab_pattern_add, lab_pattern_delete
 
 from .mixins import LabScopedMixin, MemberRequiredMixin, ServiceActionView, add_service_error
 
@@ -56,10 +57,12 @@ class LabMixin(MemberRequiredMixin):
             "accounts": lab.kaggle_accounts.select_related("created_by"),
             "roots": lab.storage_roots.select_related("created_by"),
             "memberships": lab.memberships.select_related("user").order_by("user__username"),
+            "scan_patterns": lab.scan_patterns.select_related("created_by"),
         }
         if engineer:
             context["account_form"] = forms.get("account_form") or KaggleAccountForm()
             context["root_form"] = forms.get("root_form") or StorageRootForm()
+            context["pattern_form"] = forms.get("pattern_form") or LabPatternForm()
             context["webhook_form"] = forms.get("webhook_form") or WebhookForm()
             context["webhooks"] = lab.webhooks.annotate(
                 last_delivery_at=Max("deliveries__created_at")
@@ -204,6 +207,35 @@ class StorageRootDeleteView(ServiceActionView):
 
     def success_message(self, obj, result):
         return f"Removed the storage root {obj.name}."
+
+    def get_success_url(self):
+        return reverse("datasets:lab_settings", args=[self.object.lab.slug])
+
+
+class LabPatternAddView(LabFormView):
+    """A pattern of the lab's own for the content scan, e.g. a participant-ID format."""
+
+    form_class = LabPatternForm
+    form_context_name = "pattern_form"
+
+    def perform(self, data):
+        pattern = lab_pattern_add(self.get_lab(), actor=self.request.user, **data)
+        return (
+            f"Added the scan pattern “{pattern.name}”. It applies to scans from now on; "
+            "re-run the scan of a waiting version to apply it there."
+        )
+
+
+class LabPatternDeleteView(ServiceActionView):
+    model = LabPattern
+    engineer_only = True
+    engineer_what = "change its scan patterns"
+
+    def perform(self, obj):
+        lab_pattern_delete(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        return f"Removed the scan pattern “{obj.name}”."
 
     def get_success_url(self):
         return reverse("datasets:lab_settings", args=[self.object.lab.slug])

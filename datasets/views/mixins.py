@@ -11,7 +11,7 @@ from django.views.generic.detail import SingleObjectMixin
 
 from datasets.models import Dataset
 from datasets.selectors import datasets_for, is_engineer, scope_to_user
-from datasets.services.errors import ServiceError
+from datasets.services.errors import Forbidden, ServiceError
 
 # Services name the field a refusal is about; some forms call it differently.
 FIELD_ALIASES = {"storage_path": "relpath", "file": "files"}
@@ -130,6 +130,9 @@ class ServiceActionView(LabScopedMixin, SingleObjectMixin, View):
             self.require_engineer(self.lab_of(self.object), self.engineer_what)
         try:
             result = self.perform(self.object)
+        except Forbidden as exc:
+            # The service's own role rule (e.g. "only the submitter"): a 403 that says why.
+            raise PermissionDenied(exc.message) from None
         except (ServiceError, ValidationError) as exc:
             messages.error(request, error_message(exc))
             return redirect(self.get_failure_url())

@@ -10,7 +10,8 @@ from django.views.generic import DetailView, FormView, ListView
 
 from datasets.forms import ApproveForm, CommentForm, ReturnForm, SubmitForm
 from datasets.metadata import SNAPSHOT_FIELDS, dataset_kaggle_metadata, kaggle_metadata
-from datasets.models import Submission, SubmissionState
+from datasets.models import ScanState, Submission, SubmissionState
+from datasets.scanning import findings_quote
 from datasets.selectors import (
     is_engineer,
     labs_where_engineer,
@@ -26,6 +27,7 @@ from datasets.services.review import (
     submission_submit,
     submission_withdraw,
 )
+from datasets.services.scans import scan_for, scan_rerun
 
 from .datasets import metadata_json, readonly_reason
 from .files import EditableDatasetMixin
@@ -138,10 +140,28 @@ def review_context(request, submission: Submission, **forms) -> dict:
         "self_submitted": submission.submitted_by_id == request.user.pk,
         "jobs": submission.jobs.all(),
     }
+    context.update(scan_context(submission))
     if engineer and pending:
-        context["approve_form"] = forms.get("approve_form") or ApproveForm()
-        context["return_form"] = forms.get("return_form") or ReturnForm()
+        findings = context["scan_findings"]
+        context["approve_form"] = forms.get("approve_form") or ApproveForm(findings=bool(findings))
+        # With findings, the reason starts out quoting them (masked), ready to send back.
+        initial = {"reason": findings_quote(findings)} if findings else {}
+        context["return_form"] = forms.get("return_form") or ReturnForm(initial=initial)
     return context
+
+
+def scan_context(submission: Submission) -> dict:
+    """The content scan as the review page shows it (issue 9)."""
+    scan = scan_for(submission)
+    done = scan is not None and scan.state == ScanState.DONE
+    return {
+        "scan": scan,
+        "scan_findings": scan.findings if done else [],
+        "scan_partial": [s for s in scan.not_scanned if s.get("code") == "partial"] if done else [],
+        "scan_skipped": [s for s in scan.not_scanned if s.get("code") != "partial"] if done else [],
+        # Approval waits for a finished scan.
+        "scan_blocks": not done,
+    }
 
 
 class ReviewView(SubmissionScopedMixin, DetailView):
@@ -200,8 +220,18 @@ class SubmissionApproveView(ReviewFormActionView):
     form_context_name = "approve_form"
     engineer_what = "approve submissions"
 
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["findings"] = bool(scan_context(self.object)["scan_findings"])
+        return kwargs
+
     def perform(self, data):
-        job = submission_approve(self.object, actor=self.request.user, note=data["note"])
+        job = submission_approve(
+            self.object,
+            actor=self.request.user,
+            note=data["note"],
+            acknowledge_findings=data.get("acknowledge_findings", False),
+        )
         return (
             f"Approved version {self.object.number} of {self.object.dataset.ref}. "
             f"Publish job #{job.pk} is {job.get_state_display().lower()}."
@@ -219,6 +249,25 @@ class SubmissionReturnView(ReviewFormActionView):
             f"Returned version {self.object.number} to "
             f"{self.object.submitted_by or 'the researcher'} with your reason."
         )
+
+
+class SubmissionScanRerunView(SubmissionScopedMixin, ServiceActionView):
+    engineer_only = True
+    engineer_what = "re-run the content scan"
+
+    def perform(self, obj):
+        return scan_rerun(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        if result.state == ScanState.DONE:
+            n = len(result.findings)
+            return f"Scanned version {obj.number} again: {n} finding{'s' if n != 1 else ''}."
+        if result.state == ScanState.FAILED:
+            return f"Scanned version {obj.number} again, but the scan failed: {result.error}"
+        return f"The scan of version {obj.number} is queued; reload the page in a moment."
+
+    def get_success_url(self):
+        return reverse("datasets:review", args=[self.object.pk]) + "#scan"
 
 
 class CommentAddView(ReviewFormActionView):

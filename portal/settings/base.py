@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values come from the environment (see README)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from .env import database_from_env, env_bool, env_int, env_list, env_str
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "portal",
     "datasets",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -43,6 +45,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the "too many attempts" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -74,6 +78,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login brute-force protection (django-axes): 5 wrong passwords for one user name from
+# one address lock that pair out for 15 minutes (every further try restarts the clock).
+# The web login, the admin login and the API token endpoint all authenticate through
+# AxesStandaloneBackend. Unlock early with `manage.py axes_reset` (see README).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("WHARF_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("WHARF_LOGIN_COOLOFF_MINUTES", 15))
+# By user name and address together: a lab behind one NAT address is not locked out as a
+# whole by one person's typos, and nobody can lock a colleague out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+# The client address is REMOTE_ADDR (django-ipware is not installed): X-Forwarded-For,
+# which anyone could forge to dodge the lockout, is not trusted.
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -272,7 +294,8 @@ WHARF_WEBHOOK_MAX_ATTEMPTS = env_int("WHARF_WEBHOOK_MAX_ATTEMPTS", 6)
 WHARF_WEBHOOK_RETRY_BASE = float(env_str("WHARF_WEBHOOK_RETRY_BASE", "30"))
 WHARF_WEBHOOK_RETRY_CAP = float(env_str("WHARF_WEBHOOK_RETRY_CAP", "3600"))
 WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS", 30)
-CELERY_BEAT_SCHEDULE["webhook-deliveries-prune"] = {
-    "task": "datasets.tasks.webhook_deliveries_prune",
-    "schedule": 24 * 3600.0,
+# Every few minutes: send deliveries the broker did not take, drop old delivery logs.
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "datasets.tasks.webhook_deliveries_sweep",
+    "schedule": 300.0,
 }

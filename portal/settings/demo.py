@@ -1,7 +1,7 @@
 """What `make run` uses: one machine, SQLite, the embedded Redis, the Kaggle sandbox."""
 
 from .base import *  # noqa: F403
-from .env import env_str
+from .env import env_list, env_str
 
 DEBUG = env_bool("DJANGO_DEBUG", True)  # noqa: F405
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "wharf-demo-only-not-a-secret")
@@ -27,7 +27,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 # The demo's lab storage: var/lab-storage, with sample data `make run` puts there.
-STORAGE_ROOTS_ALLOWED_UNDER = env_list(  # noqa: F405
+STORAGE_ROOTS_ALLOWED_UNDER = env_list(
     "WHARF_STORAGE_ROOTS_ALLOWED_UNDER",
     [str(DATA_DIR / "lab-storage")],  # noqa: F405
 )
+
+# The demo's webhook receivers run on this machine.
+WHARF_WEBHOOK_ALLOWED_HOSTS = env_list("WHARF_WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])

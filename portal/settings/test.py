@@ -1,6 +1,7 @@
 """Settings for the test suite: same parts as the demo, short limits, fast hashing."""
 
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .env import env_str
@@ -46,5 +47,8 @@ KAGGLE_PROCESSING_DEADLINE = 30
 JOB_HEARTBEAT_SECONDS = 1
 JOB_STALE_AFTER = 4
 JOB_QUEUED_STALE_AFTER = 10
-STAGING_ROOT = DATA_DIR / "test-staging"  # noqa: F405
-MEDIA_ROOT = DATA_DIR / "test-uploads"  # noqa: F405
+# Parallel runs (pytest-xdist) each get their own folders; their workers inherit the
+# variable, so they agree with the test process that started them.
+_RUN = os.environ.get("PYTEST_XDIST_WORKER", "main")
+STAGING_ROOT = Path(env_str("WHARF_STAGING_DIR", str(DATA_DIR / f"test-staging-{_RUN}")))  # noqa: F405
+MEDIA_ROOT = DATA_DIR / f"test-uploads-{_RUN}"  # noqa: F405

@@ -81,8 +81,11 @@
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) {
           setProgress(job.row, Math.min(99, Math.floor((100 * event.loaded) / event.total)));
+          // The request also carries the form's other fields: count in the file's bytes,
+          // so the sizes match the one shown beside the name.
+          var sent = Math.min(job.file.size, Math.round((job.file.size * event.loaded) / event.total));
           job.row.message.textContent =
-            "Uploading… " + humanSize(event.loaded) + " of " + humanSize(event.total);
+            "Uploading… " + humanSize(sent) + " of " + humanSize(job.file.size);
         }
       });
       xhr.addEventListener("load", function () {

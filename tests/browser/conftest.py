@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error, sync_playwright
 
 from datasets.models import Role
 from tests.builders import Team
@@ -24,8 +25,8 @@ CHROMIUM_CANDIDATES = (
     "chromium-browser",
     "google-chrome",
 )
-NO_BROWSER = (
-    "The browser tests (tests/browser) need Chromium and found none. Install Debian's: "
+HOW_TO_INSTALL = (
+    "The browser tests (tests/browser) need Chromium. Install Debian's: "
     "`apt-get install -y chromium` (.ci/run does this), or point WHARF_CHROMIUM at a "
     "Chromium or Chrome binary."
 )
@@ -36,21 +37,17 @@ def chromium_executable() -> str:
     if wanted:
         found = shutil.which(wanted)
         if not found:
-            pytest.fail(f"WHARF_CHROMIUM={wanted} is not an executable. {NO_BROWSER}")
+            pytest.fail(f"WHARF_CHROMIUM={wanted} is not an executable. {HOW_TO_INSTALL}", False)
         return found
     for candidate in CHROMIUM_CANDIDATES:
         found = shutil.which(candidate)
         if found:
             return found
-    pytest.fail(NO_BROWSER, pytrace=False)
+    pytest.fail(f"No Chromium found. {HOW_TO_INSTALL}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def browser():
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:  # pragma: no cover - requirements-dev.txt has it
-        pytest.fail("playwright is not installed: pip install -r requirements-dev.txt")
     executable = chromium_executable()
     # Playwright's sync API keeps an event loop on this thread; the ORM calls the tests
     # make between browser steps are plain synchronous code all the same.
@@ -60,7 +57,7 @@ def browser():
         try:
             chromium = playwright.chromium.launch(executable_path=executable)
         except Error as exc:
-            pytest.fail(f"Chromium at {executable} did not start: {exc}\n{NO_BROWSER}")
+            pytest.fail(f"Chromium at {executable} did not start: {exc}\n{HOW_TO_INSTALL}", False)
         yield chromium
         chromium.close()
     if previous is None:
@@ -92,24 +89,43 @@ class BrowserTeam(Team):
 
 @pytest.fixture
 def team(tmp_path, live_server, kaggle_sandbox, celery_worker):
+    """The lab, with the worker publishing to the sandbox."""
     kaggle_sandbox.clear_faults()
     kaggle_sandbox.set_upload_bandwidth(None)
     return BrowserTeam(tmp_path / "storage")
 
 
 @pytest.fixture
-def visit(browser, live_server):
+def quiet_team(tmp_path, live_server):
+    """The lab, for pages that publish nothing (no worker needed)."""
+    return BrowserTeam(tmp_path / "storage")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.browser_call_failed = report.failed
+    return report
+
+
+@pytest.fixture
+def visit(request, browser, live_server):
     """`visit(user)`: a logged-out browser context of its own, as `user` will use it.
 
-    Each call is one person at their own browser; contexts are closed after the test."""
-    contexts = []
+    Each call is one person at their own browser; contexts are closed after the test,
+    and when it failed, what each page showed last is kept in tests/artifacts/browser."""
+    visitors = []
 
     def open_as(user=None, **options) -> Visitor:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
         context.set_default_timeout(15_000)
-        contexts.append(context)
-        return Visitor(context.new_page(), live_server.url, user)
+        visitor = Visitor(context.new_page(), live_server.url, user)
+        visitors.append(visitor)
+        return visitor
 
     yield open_as
-    for context in contexts:
-        context.close()
+    for n, visitor in enumerate(visitors):
+        if getattr(request.node, "browser_call_failed", False):
+            visitor.screenshot(f"FAILED-{request.node.name}-{n}")
+        visitor.page.context.close()

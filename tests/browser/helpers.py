@@ -4,7 +4,11 @@ import re
 from pathlib import Path
 
 from django.urls import reverse
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+
+from datasets.models import JobState, PublishJob, ScanState, Submission
+from datasets.services.scans import scan_for
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README shows these; each is written only once the page it shows passed its checks.
@@ -66,9 +70,7 @@ class Visitor:
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Log in").click()
         self.arrived("Home")
-        expect(self.page.get_by_role("navigation", name="Main")).to_contain_text(
-            self.user.username
-        )
+        expect(self.page.get_by_role("navigation", name="Main")).to_contain_text(self.user.username)
         return self.page
 
     def screenshot(self, name: str, *, readme: bool = False) -> None:
@@ -76,7 +78,12 @@ class Visitor:
         page."""
         folder = SCREENSHOTS if readme else ARTIFACTS
         folder.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=folder / f"{name}.png", full_page=True, animations="disabled")
+        options = {"full_page": True, "animations": "disabled"}
+        if readme:  # the top of a long page: what a newcomer needs to see
+            height = self.page.evaluate("document.documentElement.scrollHeight")
+            width = self.page.viewport_size["width"]
+            options["clip"] = {"x": 0, "y": 0, "width": width, "height": min(height, 1400)}
+        self.page.screenshot(path=folder / f"{name}.png", **options)
 
     def axe_violations(self) -> list[str]:
         """Serious and critical axe-core findings (needs a context with bypass_csp)."""
@@ -89,3 +96,36 @@ def assert_named_controls(page: Page) -> None:
     assert title.strip() and not title.startswith(" ·"), f"{page.url} has no title"
     unlabelled = page.evaluate(UNLABELLED_CONTROLS)
     assert not unlabelled, f"{page.url} has controls without a label:\n" + "\n".join(unlabelled)
+
+
+def label(text: str) -> re.Pattern:
+    """A field's label, with or without the asterisk of a required field."""
+    return re.compile(rf"^\s*{re.escape(text)}\s*\*?\s*$")
+
+
+def nav(page: Page) -> Locator:
+    """The main navigation (breadcrumbs repeat some of its links)."""
+    return page.get_by_role("navigation", name="Main")
+
+
+def published(job: PublishJob, timeout: float = 60) -> PublishJob:
+    """Waits for the worker to finish the job, which must end published."""
+
+    def done():
+        job.refresh_from_db()
+        return job.state in JobState.final()
+
+    wait_until(done, timeout=timeout, interval=0.2, message=f"job {job.pk} did not finish")
+    assert job.state == JobState.PUBLISHED, f"{job.error_code}: {job.error_message}"
+    return job
+
+
+def scanned(submission: Submission) -> Submission:
+    """Waits for the worker's content scan of the submission (approval waits for it)."""
+
+    def done():
+        scan = scan_for(submission)
+        return scan is not None and scan.state not in ScanState.unfinished()
+
+    wait_until(done, timeout=30, interval=0.2, message=f"submission {submission.pk} not scanned")
+    return submission

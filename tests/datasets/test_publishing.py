@@ -9,46 +9,18 @@ from pathlib import Path
 import pytest
 
 from datasets import kaggle
-from datasets.models import DatasetStatus, Event, JobState, PublishJob
+from datasets.models import DatasetStatus, JobState
 from datasets.services import jobs
-from tests.builders import Team
+from tests.builders import PublishingTeam, actions, finished, kaggle_files, sandbox_refs
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-class PublishingTeam(Team):
-    def dataset(self, slug, **fields):
-        # One sandbox serves the session, and Kaggle wants titles unique per owner too.
-        return super().dataset(slug=slug, title=f"Ocean {slug}"[:50], **fields)
 
 
 @pytest.fixture
 def team(tmp_path, kaggle_sandbox, celery_worker):
     kaggle_sandbox.clear_faults()
     return PublishingTeam(tmp_path / "storage")
-
-
-def finished(job, timeout=60) -> PublishJob:
-    def done():
-        job.refresh_from_db()
-        return job.state in JobState.final()
-
-    wait_until(done, timeout=timeout, interval=0.2, message=f"job {job.pk} did not finish")
-    return job
-
-
-def actions(job) -> list[str]:
-    return list(Event.objects.filter(job=job).order_by("at", "id").values_list("action", flat=True))
-
-
-def kaggle_files(team, ref) -> dict:
-    credentials = kaggle.credentials_for(team.account)
-    return {f["name"]: f["size"] for f in kaggle.dataset_files(credentials, ref)}
-
-
-def sandbox_refs(sandbox, slug) -> list[str]:
-    return [d["ref"] for d in sandbox.state()["datasets"] if d["ref"].endswith(f"/{slug}")]
 
 
 def make_folder(root: Path) -> None:

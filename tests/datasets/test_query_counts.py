@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 # Session, user, the navigation's review count, then the page's own queries.
 BUDGET = {
     "dataset_list": 6,
-    "dataset_detail": 9,
+    "dataset_detail": 10,  # + the user's feed token for the Atom link
     "history": 7,
     "dashboard": 8,
     "job_detail": 6,

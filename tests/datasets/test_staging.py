@@ -534,3 +534,22 @@ def test_a_folder_replaced_by_a_file_fails(root, dest):
 
     assert caught.value.code == "source_changed"
     assert "images" in caught.value.message
+
+
+def test_no_file_descriptor_is_left_open(folder, dest, root):
+    (folder / "sub" / "deeper" / "more").mkdir()
+    (folder / "sub" / "deeper" / "more" / "x.csv").write_text("1\n")
+    before = len(os.listdir("/proc/self/fd"))
+
+    stage([StageItem("images", folder, "folder")], dest, packaging="zip", root=root)
+    with pytest.raises(StagingError):
+        stage(
+            [StageItem("images", folder, "folder", expected_size=1)],
+            dest / "again",
+            packaging="tar",
+            root=root,
+        )
+    with pytest.raises(StagingError):
+        stage([file_item(root / "missing.csv")], dest, packaging="zip", root=root)
+
+    assert len(os.listdir("/proc/self/fd")) == before

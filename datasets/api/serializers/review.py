@@ -1,12 +1,14 @@
 """Submissions, comments and publish jobs."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets import rules
 from datasets.metadata import kaggle_metadata
-from datasets.models import Comment, JobState, PublishJob, Submission, SubmissionState
+from datasets.models import Comment, JobState, PublishJob, ScanState, Submission, SubmissionState
+from datasets.scanning import KIND_LABELS
 
 from .common import WebUrlMixin, id_field, username
 
@@ -77,11 +79,42 @@ class SubmissionSerializer(WebUrlMixin, serializers.ModelSerializer):
 
 
 class FindingSerializer(serializers.Serializer):
-    file = serializers.CharField()
-    location = serializers.CharField()
-    kind = serializers.CharField()
+    file = serializers.CharField(help_text="Path as published; archive members as a.zip!/b.csv.")
+    location = serializers.CharField(help_text='e.g. column "email", key "dob", lines 3, 17')
+    kind = serializers.ChoiceField(choices=list(KIND_LABELS))
+    label = serializers.CharField(
+        required=False, help_text="The kind in words; for lab_pattern, the pattern's name."
+    )
     count = serializers.IntegerField()
-    examples = serializers.ListField(child=serializers.CharField())
+    examples = serializers.ListField(
+        child=serializers.CharField(), help_text="At most three, masked: never a raw value."
+    )
+
+
+class NotScannedSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    code = serializers.ChoiceField(
+        choices=[
+            "binary",
+            "partial",
+            "missing",
+            "unreadable",
+            "encrypted",
+            "nested_archive",
+            "more",
+        ]
+    )
+    reason = serializers.CharField(help_text='e.g. "scanned the first 256 MB of 1.2 GB"')
+
+
+def _scan(obj):
+    """The submission's scan (None before it is requested), looked up once."""
+    if not hasattr(obj, "_scan_cache"):
+        try:
+            obj._scan_cache = obj.scan
+        except ObjectDoesNotExist:
+            obj._scan_cache = None
+    return obj._scan_cache
 
 
 class SubmissionDetailSerializer(SubmissionSerializer):
@@ -91,6 +124,7 @@ class SubmissionDetailSerializer(SubmissionSerializer):
     files_changed_since_submission = serializers.SerializerMethodField()
     scan_state = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
+    not_scanned = serializers.SerializerMethodField()
     comments = CommentSerializer(many=True, read_only=True)
 
     class Meta(SubmissionSerializer.Meta):
@@ -102,6 +136,7 @@ class SubmissionDetailSerializer(SubmissionSerializer):
             "files_changed_since_submission",
             "scan_state",
             "findings",
+            "not_scanned",
             "comments",
         ]
         read_only_fields = fields
@@ -128,17 +163,26 @@ class SubmissionDetailSerializer(SubmissionSerializer):
         serializers.ChoiceField(choices=["pending", "running", "done", "failed"], allow_null=True)
     )
     def get_scan_state(self, obj):
-        # The content scan lands with its own issue; until then there is no state.
-        return getattr(obj, "scan_state", None) or None
+        """The content scan: approval waits for `done` (null: never requested)."""
+        scan = _scan(obj)
+        return scan.state if scan else None
 
     @extend_schema_field(FindingSerializer(many=True))
     def get_findings(self, obj):
-        findings = getattr(obj, "findings", None)
-        if findings is None:
+        """What the finished scan found; approving with findings needs
+        `acknowledge_findings` and a note."""
+        scan = _scan(obj)
+        if scan is None or scan.state != ScanState.DONE:
             return []
-        if hasattr(findings, "all"):
-            findings = findings.all()
-        return FindingSerializer(findings, many=True).data
+        return FindingSerializer(scan.findings, many=True).data
+
+    @extend_schema_field(NotScannedSerializer(many=True))
+    def get_not_scanned(self, obj):
+        """Files the scan skipped (binaries) or read only in part (over the byte budget)."""
+        scan = _scan(obj)
+        if scan is None or scan.state != ScanState.DONE:
+            return []
+        return NotScannedSerializer(scan.not_scanned, many=True).data
 
 
 class SubmitSerializer(serializers.Serializer):
@@ -158,7 +202,10 @@ class ApproveSerializer(serializers.Serializer):
         max_length=5000,
         error_messages={"max_length": "Keep the note under 5,000 characters."},
     )
-    acknowledge_findings = serializers.BooleanField(default=False)
+    acknowledge_findings = serializers.BooleanField(
+        default=False,
+        help_text="Required (with a note) when the content scan found anything.",
+    )
 
     def validate_note(self, value):
         rules.check_no_control_characters(value.replace("\r", ""), "The note")

@@ -1,7 +1,8 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import permissions, status
 from rest_framework.response import Response
 
+from datasets.api.permissions import IsLabEngineer
 from datasets.api.serializers import (
     ApprovalSerializer,
     ApproveSerializer,
@@ -102,24 +103,34 @@ class SubmissionActionView(ScopedAPIView):
         return Response(serializer_class(submission, context=self.get_serializer_context()).data)
 
 
-class SubmissionApproveView(SubmissionActionView):
+class EngineerActionView(SubmissionActionView):
+    # A researcher is refused (403) before the body is looked at, not told it is invalid.
+    permission_classes = [permissions.IsAuthenticated, IsLabEngineer]
+
+    def get_engineers_submission(self, pk):
+        submission = self.get_submission(pk)
+        self.check_object_permissions(self.request, submission)
+        return submission
+
+
+class SubmissionApproveView(EngineerActionView):
     """Approves the submission and creates its publish job. Data engineers only."""
 
     @extend_schema(request=ApproveSerializer, responses=ApprovalSerializer)
     def post(self, request, pk):
-        submission = self.get_submission(pk)
+        submission = self.get_engineers_submission(pk)
         serializer = ApproveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = submission_approve(submission, actor=request.user, **serializer.validated_data)
         return self.answer(pk, ApprovalSerializer, job=job.pk)
 
 
-class SubmissionReturnView(SubmissionActionView):
+class SubmissionReturnView(EngineerActionView):
     """Returns the submission to the researcher with a reason. Data engineers only."""
 
     @extend_schema(request=ReturnSerializer, responses=SubmissionDetailSerializer)
     def post(self, request, pk):
-        submission = self.get_submission(pk)
+        submission = self.get_engineers_submission(pk)
         serializer = ReturnSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission_return(

@@ -1,0 +1,357 @@
+"""The content scan (issue 9): every submitted version is scanned for personal data
+before it may be approved, and a lab adds its own patterns to the rules.
+
+A version whose scan reads little (a few MB of text) is scanned while it is submitted,
+so its findings are on the review page at once; anything bigger goes to the
+`scan_submission` task after the commit. The result never holds a raw value: the
+scanner masks every example before it leaves it."""
+
+import logging
+import os
+import traceback
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from datasets import rules, scanning
+from datasets.models import (
+    Dataset,
+    Lab,
+    LabPattern,
+    ScanState,
+    Submission,
+    SubmissionScan,
+    SubmissionState,
+)
+from datasets.selectors import is_engineer
+
+from .errors import Conflict, Forbidden, ServiceError
+from .events import event_record
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES_PER_FILE = 256 << 20
+DEFAULT_INLINE_MAX_BYTES = 2 << 20
+
+
+def _setting(name: str, default: int) -> int:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name) or default
+    return int(value)
+
+
+def scan_budget() -> int:
+    """Bytes read of each file (WHARF_SCAN_MAX_BYTES_PER_FILE); beyond it the file is
+    listed as "scanned the first N MB of X"."""
+    return _setting("WHARF_SCAN_MAX_BYTES_PER_FILE", DEFAULT_MAX_BYTES_PER_FILE)
+
+
+def _patterns(lab: Lab) -> list:
+    compiled = []
+    for pattern in LabPattern.objects.filter(lab=lab):
+        try:
+            compiled.append((pattern.name, scanning.compile_lab_pattern(pattern.pattern)))
+        except scanning.UnsafePattern:  # checked when added; rules may have tightened
+            log.warning("lab %s: pattern %s skipped (no longer accepted)", lab.pk, pattern.pk)
+    return compiled
+
+
+def _scan_files(lab: Lab, files: list[dict]) -> scanning.ScanResult:
+    scan = scanning.Scan(
+        budget=scan_budget(),
+        patterns=_patterns(lab),
+        open_upload=lambda name: default_storage.open(name, "rb"),
+    )
+    return scan.run(files)
+
+
+def _is_small(files: list[dict]) -> bool:
+    limit = _setting("WHARF_SCAN_INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES)
+    return scanning.estimate_scan_bytes(files) <= limit
+
+
+def scan_prepare(dataset: Dataset, files: list[dict]) -> scanning.ScanResult | None:
+    """Scans a small frozen file list now, outside any transaction; None when the task
+    should do it (or when this quick scan could not finish: the task tries again)."""
+    if not _is_small(files):
+        return None
+    try:
+        return _scan_files(dataset.lab, files)
+    except Exception as exc:
+        _log_failure(dataset.pk, None, exc)
+        return None
+
+
+def _enqueue(submission_id: int) -> None:
+    from datasets.tasks import scan_submission
+
+    try:
+        scan_submission.delay(submission_id)
+    except Exception:  # the broker is down: the scan stays pending, re-run offers a way out
+        log.warning("scan of submission %s could not be queued", submission_id, exc_info=True)
+
+
+def _result_fields(result: scanning.ScanResult, state: str = ScanState.DONE) -> dict:
+    return {
+        "state": state,
+        "findings": result.findings,
+        "not_scanned": result.not_scanned,
+        "files_scanned": result.files_scanned,
+        "bytes_scanned": result.bytes_scanned,
+        "error": "",
+        "finished_at": timezone.now(),
+    }
+
+
+def scan_request(submission: Submission, *, result: scanning.ScanResult | None = None):
+    """Called by submission_submit inside its transaction: records the scan, done when
+    `result` came from scan_prepare, otherwise queued for after the commit."""
+    if result is not None:
+        now = timezone.now()
+        return SubmissionScan.objects.create(
+            submission=submission, started_at=now, **_result_fields(result)
+        )
+    scan = SubmissionScan.objects.create(submission=submission)
+    transaction.on_commit(lambda: _enqueue(submission.pk))
+    return scan
+
+
+def _log_failure(dataset_id, submission_id, exc: BaseException) -> None:
+    # The exception's message may quote file content (int("123-45-6789") would): only
+    # its type and where it happened are logged.
+    where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    log.error(
+        "content scan failed: dataset_id=%s submission_id=%s %s\n%s",
+        dataset_id, submission_id, type(exc).__name__, where,
+    )  # fmt: skip
+
+
+def _finish(scan: SubmissionScan, generation: int, fields: dict) -> bool:
+    submission = scan.submission
+    with transaction.atomic():
+        updated = SubmissionScan.objects.filter(
+            pk=scan.pk, generation=generation, state=ScanState.RUNNING
+        ).update(**fields)
+        if not updated:
+            # Re-run since (the newer run's result is the one that counts), or a duplicate
+            # delivery of the task finished first.
+            return False
+        failed = fields["state"] == ScanState.FAILED
+        findings = fields.get("findings") or []
+        data = {"number": submission.number, "state": fields["state"]}
+        if failed:
+            data["error"] = fields["error"]
+        else:
+            data["findings"] = scanning.findings_summary(findings)
+            files = fields["files_scanned"]
+            data["message"] = (
+                f"{len(findings)} finding{'s' if len(findings) != 1 else ''} in "
+                f"{files} scanned file{'s' if files != 1 else ''}"
+            )
+        action = "submission.scan_failed" if failed else "submission.scanned"
+        event_record(action, submission=submission, data=data)
+    return True
+
+
+def scan_run(submission_id: int) -> str:
+    """The task's work. Safe to run twice: a finished scan is left alone, and a run
+    superseded by a re-run request throws its result away."""
+    scan = (
+        SubmissionScan.objects.select_related("submission__dataset__lab")
+        .filter(submission_id=submission_id)
+        .first()
+    )
+    if scan is None:
+        return "no scan requested"
+    if scan.is_finished:
+        return f"already {scan.state}"
+    generation = scan.generation
+    claimed = SubmissionScan.objects.filter(
+        pk=scan.pk, generation=generation, state__in=ScanState.unfinished()
+    ).update(state=ScanState.RUNNING, started_at=timezone.now(), error="")
+    if not claimed:
+        return "superseded"
+    submission = scan.submission
+    dataset_id = submission.dataset_id
+    try:
+        result = _scan_files(submission.dataset.lab, submission.files)
+    except SoftTimeLimitExceeded:
+        message = "The scan took longer than its time limit. Re-run it, or return the version."
+        _finish(scan, generation, _failed(message))
+        return "failed"
+    except Exception as exc:
+        _log_failure(dataset_id, submission_id, exc)
+        message = (
+            f"The scan stopped on an unexpected error ({type(exc).__name__}). Re-run it; "
+            "if it fails again, tell the Wharf administrators."
+        )
+        _finish(scan, generation, _failed(message))
+        return "failed"
+    _finish(scan, generation, _result_fields(result))
+    log.info(
+        "content scan done: dataset_id=%s submission_id=%s findings=%d files=%d bytes=%d",
+        dataset_id, submission_id, len(result.findings), result.files_scanned,
+        result.bytes_scanned,
+    )  # fmt: skip
+    return "done"
+
+
+def _failed(message: str) -> dict:
+    return {"state": ScanState.FAILED, "error": message, "finished_at": timezone.now()}
+
+
+def scan_rerun(submission: Submission, *, actor) -> SubmissionScan:
+    """An engineer asks for a fresh scan (it failed, seems stuck, or the lab's patterns
+    changed). A small version is scanned at once, a big one by the task."""
+    lab = submission.dataset.lab
+    if not is_engineer(actor, lab):
+        raise Forbidden(f"Only data engineers of {lab.name} may re-run the scan.")
+    if submission.state != SubmissionState.PENDING_REVIEW:
+        raise Conflict("Only a version waiting for review is scanned again.", code="not_pending")
+    with transaction.atomic():
+        scan, _created = SubmissionScan.objects.get_or_create(submission=submission)
+        SubmissionScan.objects.filter(pk=scan.pk).update(
+            state=ScanState.PENDING, generation=F("generation") + 1, findings=[],
+            not_scanned=[], files_scanned=0, bytes_scanned=0, error="",
+            requested_at=timezone.now(), started_at=None, finished_at=None,
+        )  # fmt: skip
+        event_record(
+            "submission.scan_requested",
+            submission=submission,
+            actor=actor,
+            data={"number": submission.number},
+        )
+    if _is_small(submission.files):
+        scan_run(submission.pk)
+    else:
+        transaction.on_commit(lambda: _enqueue(submission.pk))
+    scan.refresh_from_db()
+    return scan
+
+
+# --- The gate -----------------------------------------------------------------------------
+
+
+def scan_gate(submission: Submission, *, acknowledge_findings: bool, note: str) -> dict:
+    """What submission_approve asks before approving: refuses while the scan is not done
+    or failed, and with findings unless they are acknowledged with a note. Returns what
+    the approval event records about them."""
+    scan = SubmissionScan.objects.select_for_update().filter(submission=submission).first()
+    if scan is None:
+        raise Conflict(
+            "This version has not been scanned for personal data yet: re-run the scan "
+            "and approve once it has finished.",
+            code="scan_missing",
+        )
+    if scan.state in ScanState.unfinished():
+        raise Conflict(
+            "The content scan of this version is still "
+            f"{'running' if scan.state == ScanState.RUNNING else 'waiting for a worker'}: "
+            "approve once it has finished (reload the page), or re-run it if it seems stuck.",
+            code="scan_pending",
+        )
+    if scan.state == ScanState.FAILED:
+        raise Conflict(
+            f"The content scan failed, so nothing says this version is safe to publish: "
+            f"{scan.error} Re-run the scan before approving.",
+            code="scan_failed",
+        )
+    if not scan.findings:
+        return {}
+    if not acknowledge_findings:
+        raise ServiceError(
+            f"The scan found possible personal data ({_count_text(scan)}). Tick the "
+            "acknowledgement and say in the note why it may be published, or return the "
+            "version to the researcher.",
+            code="findings_unacknowledged",
+            field="acknowledge_findings",
+        )
+    if not note:
+        raise ServiceError(
+            "Say in the note why the findings may be published: it is kept in the history.",
+            code="note_required",
+            field="note",
+        )
+    summary = scanning.findings_summary(scan.findings)
+    return {
+        "acknowledged_findings": summary,
+        "findings": len(scan.findings),
+        # What the timeline shows: counts by kind, never an example.
+        "message": "Content scan findings acknowledged: "
+        + ", ".join(f"{kind} ×{count}" for kind, count in summary.items()),
+    }
+
+
+def _count_text(scan: SubmissionScan) -> str:
+    n = len(scan.findings)
+    kinds = sorted({f["kind"] for f in scan.findings})
+    return f"{n} finding{'s' if n != 1 else ''}: {', '.join(kinds)}"
+
+
+def scan_allows_auto_approval(submission: Submission) -> bool | None:
+    """For approval by policy: None while the scan is pending or running, False when it
+    failed, found anything, or never ran; True only for a clean, finished scan."""
+    scan = SubmissionScan.objects.filter(submission=submission).first()
+    if scan is None:
+        return False
+    if scan.state in ScanState.unfinished():
+        return None
+    return scan.state == ScanState.DONE and not scan.findings
+
+
+def scan_for(submission: Submission) -> SubmissionScan | None:
+    """The submission's scan, if any (a read, kept beside the writes it belongs to)."""
+    return SubmissionScan.objects.filter(submission=submission).first()
+
+
+# --- The lab's own patterns ------------------------------------------------------------
+
+
+def lab_pattern_add(lab: Lab, *, actor, name: str, pattern: str) -> LabPattern:
+    if not is_engineer(actor, lab):
+        raise Forbidden(f"Only data engineers of {lab.name} may change its scan patterns.")
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ServiceError("Give the pattern a name of 1–80 characters.", field="name")
+    try:
+        rules.check_no_control_characters(name, "The name")
+    except Exception as exc:
+        raise ServiceError(exc.messages[0], field="name") from None
+    pattern = (pattern or "").strip()
+    try:
+        scanning.compile_lab_pattern(pattern)
+    except scanning.UnsafePattern as exc:
+        raise ServiceError(str(exc), field="pattern") from None
+    try:
+        with transaction.atomic():
+            created = LabPattern.objects.create(
+                lab=lab, name=name, pattern=pattern, created_by=actor
+            )
+            event_record(
+                "lab.scan_pattern_added",
+                lab=lab,
+                actor=actor,
+                data={"name": name, "pattern": pattern},
+            )
+    except IntegrityError:
+        raise ServiceError(f"The lab already has a pattern named “{name}”.", field="name") from None
+    return created
+
+
+def lab_pattern_delete(pattern: LabPattern, *, actor) -> None:
+    lab = pattern.lab
+    if not is_engineer(actor, lab):
+        raise Forbidden(f"Only data engineers of {lab.name} may change its scan patterns.")
+    with transaction.atomic():
+        event_record(
+            "lab.scan_pattern_removed",
+            lab=lab,
+            actor=actor,
+            data={"name": pattern.name, "pattern": pattern.pattern},
+        )
+        pattern.delete()
