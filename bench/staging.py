@@ -195,6 +195,12 @@ def background_load(seconds: float = 0.5) -> float:
     return (busy1 - busy0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
 
 
+def own_cpu() -> float:
+    """CPU seconds used by this process and its waited-for children."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def wait_quiet(max_wait: float) -> float:
     """Waits, up to max_wait seconds, for the machine to be nearly idle: a contender on a
     shared machine would otherwise be measured against whatever else runs. Returns the
@@ -233,13 +239,19 @@ def contest(
                 continue
             # Quiet first, then prepare: the page cache here is reclaimed within a minute
             # or so (see README), so warming must come right before the run.
-            background = wait_quiet(QUIET_WAIT)
+            wait_quiet(QUIET_WAIT)
             prepare()
+            busy0, own0 = cpu_busy()[0], own_cpu()
             seconds, out = timed(fn)
+            busy1, own1 = cpu_busy()[0], own_cpu()
+            # Others' CPU while the contender ran: all CPU time minus this process's and
+            # its children's (kernel writeback threads it caused count as others).
+            others = max(0.0, (busy1 - busy0) / os.sysconf("SC_CLK_TCK") - (own1 - own0))
+            background = others / seconds
             runs[name].append((seconds, background))
             outs[name] = out
             print(
-                f"  {label} {name}: {seconds:.2f}s (background {background:.2f} cores)",
+                f"  {label} {name}: {seconds:.2f}s (others {background:.2f} cores)",
                 file=sys.stderr,
             )
     results = {}
@@ -554,7 +566,7 @@ def main() -> None:
         f"chunk {fmt_size(staging.CHUNK_SIZE)} x {staging.BUFFERS}, cpus {os.cpu_count()}, "
         f"python {sys.version.split()[0]}, dir {work}, load average "
         f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}\n"
-        f"# bg = cores busy with other processes just before the run shown (best of runs)",
+        f"# bg = cores used by other processes during the run shown (the best of its runs)",
         flush=True,
     )
     # A killed bench still removes its gigabytes of generated data.

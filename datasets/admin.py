@@ -2,15 +2,22 @@ from django.contrib import admin
 
 from .models import (
     ApiToken,
+    Comment,
     Dataset,
     DatasetFile,
+    DatasetSchedule,
     Event,
     KaggleAccount,
     Lab,
+    LabPattern,
     Membership,
+    Profile,
     PublishJob,
     StorageRoot,
     Submission,
+    SubmissionScan,
+    Webhook,
+    WebhookDelivery,
 )
 
 
@@ -103,3 +110,52 @@ class EventAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "key_hash"]
+
+
+@admin.register(SubmissionScan)
+class SubmissionScanAdmin(admin.ModelAdmin):
+    list_display = ["submission", "state", "finished_at"]
+    list_filter = ["state"]
+    readonly_fields = ["findings"]
+
+
+@admin.register(LabPattern)
+class LabPatternAdmin(admin.ModelAdmin):
+    list_display = ["name", "lab", "pattern"]
+    list_filter = ["lab"]
+
+
+@admin.register(DatasetSchedule)
+class DatasetScheduleAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "policy", "last_checked_at"]
+    list_filter = ["policy"]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    # The secret is never shown or edited here.
+    list_display = ["name", "lab", "url", "is_active"]
+    exclude = ["secret_encrypted"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["webhook", "action", "state", "attempt", "status_code", "created_at"]
+    list_filter = ["state", "action"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "email_on_submission", "email_on_review", "email_on_comment"]
+    exclude = ["feed_token"]
+
+
+@admin.register(DatasetFile)
+class DatasetFileAdmin(admin.ModelAdmin):
+    list_display = ["path", "dataset", "kind", "size"]
+    search_fields = ["path", "dataset__slug"]
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["submission", "author", "created_at"]

@@ -83,6 +83,18 @@ def last_published_submission(dataset: Dataset, before: Submission | None = None
     return qs.order_by("-number", "-submitted_at").first()
 
 
+def previous_review(submission: Submission):
+    """The version reviewed just before this one when it was returned or withdrawn (not
+    published): the engineer sees why it came back and what was asked."""
+    return (
+        Submission.objects.filter(dataset_id=submission.dataset_id, pk__lt=submission.pk)
+        .select_related("reviewed_by")
+        .order_by("-pk")
+        .filter(state__in=[SubmissionState.RETURNED, SubmissionState.WITHDRAWN])
+        .first()
+    )
+
+
 DIFF_FIELDS = (
     "title",
     "subtitle",

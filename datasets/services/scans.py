@@ -7,7 +7,6 @@ so its findings are on the review page at once; anything bigger goes to the
 scanner masks every example before it leaves it."""
 
 import logging
-import os
 import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -39,10 +38,7 @@ DEFAULT_INLINE_MAX_BYTES = 2 << 20
 
 
 def _setting(name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name) or default
-    return int(value)
+    return int(getattr(settings, name, default))
 
 
 def scan_budget() -> int:

@@ -25,6 +25,8 @@ EVENT_LABELS = {
     "submission.scanned": "sensitive-data scan finished",
     "submission.scan_failed": "sensitive-data scan failed",
     "dataset.checked": "checked lab storage for changes",
+    "lab.scan_pattern_added": "added a content-scan pattern",
+    "lab.scan_pattern_removed": "removed a content-scan pattern",
     "schedule.created": "set a publishing schedule",
     "schedule.updated": "changed the publishing schedule",
     "schedule.deleted": "removed the publishing schedule",

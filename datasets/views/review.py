@@ -15,6 +15,7 @@ from datasets.scanning import findings_quote
 from datasets.selectors import (
     is_engineer,
     labs_where_engineer,
+    previous_review,
     review_queue,
     submission_diff,
 )
@@ -133,6 +134,7 @@ def review_context(request, submission: Submission, **forms) -> dict:
         ],
         "metadata_json": metadata_json(kaggle_metadata(snapshot, submission.files)),
         "diff": submission_diff(submission),
+        "previous": previous_review(submission),
         "changed_files": files_changed_since(submission) if pending else [],
         "comments": submission.comments.select_related("author"),
         "comment_form": forms.get("comment_form") or CommentForm(),

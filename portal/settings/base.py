@@ -299,3 +299,10 @@ CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
     "task": "datasets.tasks.webhook_deliveries_sweep",
     "schedule": 300.0,
 }
+
+# --- sensitive-data scan (datasets/scanning/, datasets/services/scans.py) ---
+# Bytes read of each file; beyond it the scan says "scanned the first N MB of X".
+WHARF_SCAN_MAX_BYTES_PER_FILE = env_int("WHARF_SCAN_MAX_BYTES_PER_FILE", 256 * 1024 * 1024)
+# Versions this small are scanned while they are submitted, so findings show at once;
+# bigger ones are scanned by a worker right after.
+WHARF_SCAN_INLINE_MAX_BYTES = env_int("WHARF_SCAN_INLINE_MAX_BYTES", 2 * 1024 * 1024)

@@ -271,3 +271,18 @@ def test_the_review_page_shows_a_diff_against_the_published_version(client, team
     html = client.get(reverse("datasets:review", args=[second.pk])).content.decode()
     assert "Against version 1" in html
     assert "added extra.csv" in html
+
+
+def test_a_resubmitted_version_shows_why_it_was_returned_before(client, tmp_path):
+    from datasets.services import review as review_services
+    from tests.builders import Team
+
+    team = Team(tmp_path / "storage")
+    dataset = team.dataset(slug="returned-before")
+    team.upload(dataset, "a.csv", b"a,b\n1,2\n")
+    first = team.submit(dataset)
+    review_services.submission_return(first, actor=team.grace, reason="Add the units, please.")
+    second = team.submit(dataset)
+    client.force_login(team.grace)
+    page = client.get(f"/review/{second.pk}/").content.decode()
+    assert "was returned" in page and "Add the units, please." in page
