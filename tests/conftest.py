@@ -1,6 +1,7 @@
 """Shared fixtures: a real Redis for the whole session, a real Celery worker on demand."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from django.conf import settings
+from playwright.sync_api import Error, sync_playwright
 
 from portal.celery import app as celery_app
 from portal.embedded_redis import start_embedded_redis
@@ -170,3 +172,56 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message:
             return result
         time.sleep(interval)
     pytest.fail(message or f"condition not met within {timeout} s")
+
+
+# --- the browser (tests/browser, and the hostile-input check in tests/security) -------
+# One Playwright for the whole session: its sync API keeps an event loop on the main
+# thread, and a second instance in the same process cannot start.
+
+# Debian's /usr/bin/chromium is a shell wrapper around this binary; Playwright starts the
+# binary itself, with its own flags.
+CHROMIUM_CANDIDATES = (
+    "/usr/lib/chromium/chromium",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+)
+HOW_TO_INSTALL = (
+    "The browser tests (tests/browser) need Chromium. Install Debian's: "
+    "`apt-get install -y chromium` (.ci/run does this), or point WHARF_CHROMIUM at a "
+    "Chromium or Chrome binary."
+)
+
+
+def chromium_executable() -> str:
+    wanted = os.environ.get("WHARF_CHROMIUM")
+    if wanted:
+        found = shutil.which(wanted)
+        if not found:
+            pytest.fail(f"WHARF_CHROMIUM={wanted} is not an executable. {HOW_TO_INSTALL}", False)
+        return found
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    pytest.fail(f"No Chromium found. {HOW_TO_INSTALL}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_executable()
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls the tests
+    # make between browser steps are plain synchronous code all the same.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=executable)
+        except Error as exc:
+            pytest.fail(f"Chromium at {executable} did not start: {exc}\n{HOW_TO_INSTALL}", False)
+        yield chromium
+        chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

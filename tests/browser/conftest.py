@@ -4,66 +4,15 @@ pytest-django's `live_server`, with the session's real Celery worker and Kaggle 
 A machine without Chromium fails these tests with a message saying how to install it;
 they are never skipped silently."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error, sync_playwright
 
 from datasets.models import Role
 from tests.builders import Team
 from tests.factories import PASSWORD, member
 
 from .helpers import Visitor
-
-# Debian's /usr/bin/chromium is a shell wrapper around this binary; Playwright starts the
-# binary itself, with its own flags.
-CHROMIUM_CANDIDATES = (
-    "/usr/lib/chromium/chromium",
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-)
-HOW_TO_INSTALL = (
-    "The browser tests (tests/browser) need Chromium. Install Debian's: "
-    "`apt-get install -y chromium` (.ci/run does this), or point WHARF_CHROMIUM at a "
-    "Chromium or Chrome binary."
-)
-
-
-def chromium_executable() -> str:
-    wanted = os.environ.get("WHARF_CHROMIUM")
-    if wanted:
-        found = shutil.which(wanted)
-        if not found:
-            pytest.fail(f"WHARF_CHROMIUM={wanted} is not an executable. {HOW_TO_INSTALL}", False)
-        return found
-    for candidate in CHROMIUM_CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    pytest.fail(f"No Chromium found. {HOW_TO_INSTALL}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    executable = chromium_executable()
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls the tests
-    # make between browser steps are plain synchronous code all the same.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(executable_path=executable)
-        except Error as exc:
-            pytest.fail(f"Chromium at {executable} did not start: {exc}\n{HOW_TO_INSTALL}", False)
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class BrowserTeam(Team):

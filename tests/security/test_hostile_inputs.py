@@ -45,6 +45,7 @@ from datasets.models import (
     Webhook,
     WebhookDelivery,
 )
+from portal.celery import app as celery_app
 from tests.builders import Team
 
 from .test_authorization_matrix import POLICY
@@ -878,12 +879,19 @@ def staged_bytes(folder: Path) -> bytes:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_publish_job_fails_cleanly_on_a_swapped_symlink(team, outside, settings, tmp_path):
-    """End to end in this process (no worker needed: staging refuses before Kaggle)."""
-    (team.storage / "data.csv").write_text("t\n1\n")
-    job = _approved_from_storage(team, "data.csv")
-    _swap(team.storage / "data.csv", outside / "secret.txt")
-    state = publishing.job_run(job.pk, task_id="hostile", worker="tests")
+def test_a_publish_job_fails_cleanly_on_a_swapped_symlink(
+    team, outside, settings, tmp_path, celery_worker
+):
+    """End to end in this process (staging refuses before Kaggle): the session's worker
+    stops taking publish jobs meanwhile, so the swap happens before anyone stages."""
+    celery_app.control.cancel_consumer("publish", destination=[celery_worker.name], reply=True)
+    try:
+        (team.storage / "data.csv").write_text("t\n1\n")
+        job = _approved_from_storage(team, "data.csv")
+        _swap(team.storage / "data.csv", outside / "secret.txt")
+        state = publishing.job_run(job.pk, task_id="hostile", worker="tests")
+    finally:
+        celery_app.control.add_consumer("publish", destination=[celery_worker.name], reply=True)
     job.refresh_from_db()
     assert state == JobState.FAILED == job.state
     assert job.error_code == "unsafe_path", job.error_message
@@ -1323,11 +1331,9 @@ BROWSER_PAYLOADS = [
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_no_script_runs_when_hostile_text_is_shown_in_chromium(tmp_path, live_server, settings):
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser.conftest import chromium_executable
-
+def test_no_script_runs_when_hostile_text_is_shown_in_chromium(
+    tmp_path, live_server, settings, browser
+):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     team = Team(tmp_path / "storage")
     short = ['"><img src=x onerror=alert(5)>', "<svg onload=alert(6)>"]
@@ -1350,22 +1356,18 @@ def test_no_script_runs_when_hostile_text_is_shown_in_chromium(tmp_path, live_se
         reverse("datasets:history") + "?" + urlencode({"q": BROWSER_PAYLOADS[1]}),
     ]
     dialogs = []
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    context = browser.new_context()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_executable())
-            context = browser.new_context()
-            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            for path in pages:
-                response = page.goto(live_server.url + path)
-                assert response.status == 200, path
-                page.wait_for_load_state("load")
-                assert page.evaluate("window.__wharf_xss") is None, path
-                if path == pages[0]:  # the payloads are there, as text a person reads
-                    assert "onerror=alert(5)" in page.inner_text("body")
-            browser.close()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        for path in pages:
+            response = page.goto(live_server.url + path)
+            assert response.status == 200, path
+            page.wait_for_load_state("load")
+            assert page.evaluate("window.__wharf_xss") is None, path
+            if path == pages[0]:  # the payloads are there, as text a person reads
+                assert "onerror=alert(5)" in page.inner_text("body")
     finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        context.close()
     assert dialogs == [], f"a script ran: {dialogs}"
