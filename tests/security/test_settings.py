@@ -203,6 +203,10 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def production():
+    # Production serves hashed static names from collectstatic's manifest, as the image
+    # does (Dockerfile); a fresh clone has none yet.
+    collected = manage("collectstatic", "--noinput", "-v0", env=GOOD_ENV)
+    assert collected.returncode == 0, collected.stderr
     result = manage("shell", "-c", PROBE, env=GOOD_ENV)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
