@@ -165,17 +165,15 @@ def _publish(job: PublishJob, pulse: Pulse) -> None:
     pulse.restart_count()
     pulse.check()
 
-    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref))
     first = not dataset.latest_version
-    if state["exists"] and first:
-        earlier = dataset.jobs.filter(publish_requested_at__isnull=False).exclude(pk=job.pk)
-        if not earlier.exists():
-            raise kaggle.KaggleError(
-                "slug_taken",
-                f"Kaggle already has a dataset {ref} that Wharf did not create. Choose another "
-                "slug (edit the dataset and submit again) or ask its owner.",
-            )
-        first = False  # an earlier job created it and died before recording success
+    earlier = dataset.jobs.filter(publish_requested_at__isnull=False).exclude(pk=job.pk)
+    if first and not earlier.exists():
+        # Nothing of ours can be on Kaggle yet: the create call itself refuses a slug in
+        # use, so a status call first would only cost time.
+        state = {"exists": False}
+    else:
+        state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref))
+        first = first and not state["exists"]  # an earlier job of ours created it
     pulse.check()
     jobs.job_publish_requested(job, version_before=state.get("current_version_number"))
     tmp_dir = job_dir(job.pk) / "client-tmp"
@@ -297,6 +295,7 @@ def _already_on_kaggle(job, credentials, ref) -> bool:
 def _follow_processing(job, credentials, ref, pulse) -> None:
     deadline = time.monotonic() + settings.KAGGLE_PROCESSING_DEADLINE
     delay = settings.KAGGLE_POLL_INITIAL
+    polls_failed = 0
     while True:
         pulse.check(cancellable=False)
         try:
@@ -304,6 +303,9 @@ def _follow_processing(job, credentials, ref, pulse) -> None:
         except kaggle.KaggleError as exc:
             if not exc.transient:
                 raise
+            polls_failed += 1
+            jobs.job_retrying(job, code=exc.code, message=exc.message, delay=delay,
+                              attempt=polls_failed)  # fmt: skip
             state = {"status": "unknown"}
         status = (state.get("status") or "").lower()
         if status == "ready":
@@ -325,9 +327,16 @@ def _follow_processing(job, credentials, ref, pulse) -> None:
 
 def _with_retries(job, pulse, call, *, before_retry=None, cancellable=True):
     """Runs `call`, retrying transient Kaggle errors with exponential backoff and jitter
-    (Retry-After honoured), each retry recorded in the job's history."""
+    (Retry-After honoured), each retry recorded in the job's history. Before each retry
+    `before_retry` (if given) looks whether the failed call took effect after all; a
+    result from it ends the retries. A look that fails transiently counts as a try."""
+    look_first = False
     for attempt in range(1, settings.KAGGLE_RETRIES + 2):
         try:
+            if look_first:
+                done = before_retry()
+                if done is not None:
+                    return done
             return call()
         except kaggle.KaggleError as exc:
             if not exc.transient or attempt > settings.KAGGLE_RETRIES:
@@ -342,10 +351,7 @@ def _with_retries(job, pulse, call, *, before_retry=None, cancellable=True):
             while time.monotonic() < end:
                 pulse.check(cancellable=cancellable)
                 time.sleep(min(0.5, max(0.0, end - time.monotonic())))
-            if before_retry is not None:
-                done = before_retry()
-                if done is not None:
-                    return done
+            look_first = before_retry is not None
     raise AssertionError("unreachable")
 
 

@@ -66,7 +66,14 @@ def dataset_files(credentials: Credentials, ref: str) -> list[dict]:
 def _publish(credentials, request, tmp_dir, on_progress) -> dict:
     result = run_operation(credentials, request, tmp_dir=tmp_dir, on_progress=on_progress)
     if "refused" in result:
-        raise KaggleError("rejected", f"Kaggle refused the dataset: {result['refused']}")
+        reason = result["refused"]
+        if "already in use" in reason:
+            raise KaggleError(
+                "slug_taken",
+                f"{reason} Wharf did not create that dataset: edit the slug or title and "
+                "submit again, or ask the dataset's owner.",
+            )
+        raise KaggleError("rejected", f"Kaggle refused the dataset: {reason}")
     return result
 
 
