@@ -24,6 +24,8 @@ from datasets.staging import (
     stage,
     write_metadata,
 )
+from datasets.staging import folders as staging_folders
+from datasets.staging import plumbing as staging_plumbing
 
 CSV_LINE = b"2024-03-01T12:00:00,S017,20.3891,1,nominal\n"
 
@@ -311,7 +313,7 @@ def test_info_zip_accepts_the_archive(folder, dest):
 
 
 def test_large_members_use_zip64_records_readers_accept(folder, dest, monkeypatch):
-    monkeypatch.setattr(staging, "_ZIP64_LIMIT", 1000)
+    monkeypatch.setattr(staging_folders, "_ZIP64_LIMIT", 1000)
 
     stage([StageItem("images", folder, "folder")], dest, packaging="zip")
 
@@ -454,8 +456,8 @@ def test_cancel_before_the_first_byte(root, dest):
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
 def test_cancel_between_chunks_removes_the_partial_output(root, dest, folder, monkeypatch, kind):
-    monkeypatch.setattr(staging, "STOP_CHECK_SECONDS", 0)
-    monkeypatch.setattr(staging, "CHUNK_SIZE", 64 << 10)
+    monkeypatch.setattr(staging_plumbing, "STOP_CHECK_SECONDS", 0)
+    monkeypatch.setattr(staging_plumbing, "CHUNK_SIZE", 64 << 10)
     src = root / "data.bin"
     src.write_bytes(os.urandom(1 << 20))
     checks = []
