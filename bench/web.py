@@ -147,7 +147,6 @@ def main():
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": args.database,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
-        "WHARF_CREDENTIALS_KEY": "x" * 43 + "=",
         "WHARF_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }

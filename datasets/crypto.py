@@ -41,6 +41,12 @@ def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
+def sealed(secret: str) -> dict:
+    """The stored form of a secret: encrypted, and the last four characters that are
+    all a page ever shows of it."""
+    return {"secret_encrypted": encrypt(secret), "secret_last4": secret[-4:]}
+
+
 def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()

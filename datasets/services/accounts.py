@@ -48,8 +48,7 @@ def kaggle_account_create(
                 owner_slug=owner_slug,
                 username=username,
                 credential_kind=credential_kind,
-                secret_encrypted=crypto.encrypt(secret),
-                secret_last4=secret[-4:],
+                **crypto.sealed(secret),
                 created_by=actor,
             )
             event_record(
@@ -72,8 +71,8 @@ def kaggle_account_set_secret(
     secret = _check_secret(credential_kind, secret)
     with transaction.atomic():
         account.credential_kind = credential_kind
-        account.secret_encrypted = crypto.encrypt(secret)
-        account.secret_last4 = secret[-4:]
+        for field, value in crypto.sealed(secret).items():
+            setattr(account, field, value)
         account.last_tested_at = account.last_test_ok = None
         account.last_test_message = ""
         account.save()

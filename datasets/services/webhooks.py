@@ -73,8 +73,7 @@ def webhook_create(
             name=name,
             url=url,
             events=events,
-            secret_encrypted=crypto.encrypt(secret),
-            secret_last4=secret[-4:],
+            **crypto.sealed(secret),
             created_by=actor,
         )
         event_record(
@@ -98,8 +97,8 @@ def webhook_update(
         webhook.is_active = is_active
         if secret:
             secret = _clean_secret(secret)
-            webhook.secret_encrypted = crypto.encrypt(secret)
-            webhook.secret_last4 = secret[-4:]
+            for field, value in crypto.sealed(secret).items():
+                setattr(webhook, field, value)
         webhook.save()
         event_record(
             "webhook.updated",

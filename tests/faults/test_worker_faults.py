@@ -26,12 +26,10 @@ def state_is(job, *states, bytes_done=False):
     return check
 
 
-def sweep_until_requeued(settings, timeout=30, job=None):
+def sweep_until_requeued(settings, timeout=30):
     """What beat does every minute, with the test settings' short staleness (4 s)."""
-    if job is not None:
-        job.refresh_from_db()
     wait_until(lambda: jobs.jobs_sweep()["requeued"] or None, timeout=timeout, interval=0.5,
-               message=f"the sweep never requeued the job {job and job.__dict__}")  # fmt: skip
+               message="the sweep never requeued the job")  # fmt: skip
 
 
 def published_once(team, kaggle_sandbox, dataset, version=1):
