@@ -6,6 +6,10 @@ import sys
 
 
 def main():
+    # The instance `make run` started from this folder (var/instance.env): its ports.
+    from portal import instance
+
+    instance.load()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.demo")
     from django.core.management import execute_from_command_line
 

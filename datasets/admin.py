@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from .models import (
     ApiToken,
@@ -29,7 +29,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "allow_self_approval", "created_at"]
+    list_display = ["name", "slug", "allow_self_approval", "allow_hard_links", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
@@ -55,8 +55,20 @@ class KaggleAccountAdmin(admin.ModelAdmin):
 
 @admin.register(StorageRoot)
 class StorageRootAdmin(admin.ModelAdmin):
+    # The rules (an allowed folder, apart from other labs' roots) are StorageRoot.clean's.
     list_display = ["name", "path", "lab", "created_at"]
     list_filter = ["lab"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Overlaps made before the rule, or since by a symlink on disk (also `manage.py check`).
+        for a, b in StorageRoot.overlaps():
+            self.message_user(
+                request,
+                f"'{a.name}' of {a.lab} ({a.path}) overlaps '{b.name}' of {b.lab} ({b.path}): "
+                "Wharf reads no file where they meet until one of them is moved or deleted.",
+                messages.ERROR,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 class DatasetFileInline(admin.TabularInline):
@@ -108,7 +120,8 @@ class EventAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at",
+                    "revoked_at"]  # fmt: skip
     readonly_fields = ["prefix", "key_hash"]
 
 

@@ -275,3 +275,45 @@ def version_notes(scan: Scan, *, against: int) -> str:
             lines.append(f"- … and {_plural(changes.count - len(changes.items))} more")
     notes = "\n".join(lines)
     return notes if len(notes) <= NOTES_LIMIT else notes[:NOTES_LIMIT] + "\n…"
+
+
+# --- nothing to publish? ----------------------------------------------------------------
+
+
+def sources_of(dataset) -> list[Source]:
+    """The dataset's files as they are now, for compare()."""
+    sources = []
+    for item in dataset.files.select_related("storage_root"):
+        if item.storage_root_id is None:
+            sources.append(Source(item.path, item.kind, upload=item.upload.name, size=item.size))
+            continue
+        try:
+            real = storage.resolve_under_root(item.storage_root.path, item.storage_relpath)
+        except storage.UnsafePath as exc:
+            raise ScanError(f"{item.path}: {exc}") from None
+        sources.append(Source(item.path, item.kind, real=real))
+    return sources
+
+
+def unchanged_since_published(dataset):
+    """The last published submission when the dataset, as it is now, equals it (files
+    and the metadata Kaggle would get): submitting would publish nothing new. None when
+    something changed, or when that cannot be told (a file unreadable)."""
+    from .metadata import dataset_kaggle_metadata, kaggle_metadata
+    from .models import JobState
+    from .selectors import last_published_submission
+
+    published = last_published_submission(dataset)
+    if published is None:
+        return None
+    if dataset_kaggle_metadata(dataset) != kaggle_metadata(published.metadata, published.files):
+        return None
+    try:
+        scan = compare(sources_of(dataset), published.files)
+        if scan.has_changes:
+            return None
+        job = published.jobs.filter(state=JobState.PUBLISHED).order_by("-finished_at").first()
+        scan.confirm({e["path"]: e.get("sha256", "") for e in (job.manifest if job else [])})
+    except (ScanError, OSError):
+        return None
+    return None if scan.has_changes else published

@@ -12,10 +12,17 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
-from .models import Dataset, JobState, Lab, Profile, PublishJob
+from .models import Dataset, Event, JobState, Lab, Profile, PublishJob
 from .selectors import datasets_for, labs_of
+from .versions import job_version_label
 
 FEED_ITEMS = 50
+# The watch's findings (datasets.services.lifecycle) as a feed entry names them.
+DRIFT_TITLES = {
+    "kaggle.drift.edited": "changed on Kaggle outside Wharf",
+    "kaggle.drift.deleted": "deleted on Kaggle outside Wharf",
+    "kaggle.drift.made_public": "made public on Kaggle outside Wharf",
+}
 
 
 def feed_token_of(user) -> str:
@@ -53,29 +60,47 @@ class PublishedVersionsFeed(Feed):
             .order_by("-finished_at", "-id")[:FEED_ITEMS]
         )
 
-    def item_title(self, job):
-        return f"{job.dataset.title}: version {job.submission.number} published"
+    def item_title(self, item):
+        if isinstance(item, Event):
+            return f"{item.dataset.title}: {DRIFT_TITLES.get(item.action, item.action)}"
+        outcome = "published with differences" if item.differences else "published"
+        return f"{item.dataset.title}: {job_version_label(item)} {outcome}"
 
-    def item_description(self, job):
+    def item_description(self, item):
+        if isinstance(item, Event):
+            lines = "\n".join(f"- {line}" for line in item.data.get("differences", []))
+            return f"Wharf read {item.dataset.ref} back from Kaggle:\n{lines}"
+        job = item
         files = ", ".join(entry["path"] for entry in job.manifest[:20])
         notes = job.submission.version_notes or "First version."
-        return f"{notes}\n\nFiles: {files}\nKaggle: {job.kaggle_url}"
+        text = f"{notes}\n\nFiles: {files}\nKaggle: {job.kaggle_url}"
+        if job.differences:
+            text += "\n\nKaggle does not hold exactly what was approved:\n" + "\n".join(
+                f"- {line}" for line in job.differences
+            )
+        return text
 
-    def item_link(self, job):
-        return reverse("datasets:job_detail", args=[job.pk])
+    def item_link(self, item):
+        if isinstance(item, Event):
+            return reverse("datasets:dataset_detail", args=[item.dataset_id])
+        return reverse("datasets:job_detail", args=[item.pk])
 
-    def item_pubdate(self, job):
-        return job.finished_at
+    def item_pubdate(self, item):
+        return item.at if isinstance(item, Event) else item.finished_at
 
-    def item_updateddate(self, job):
-        return job.finished_at
+    def item_updateddate(self, item):
+        return self.item_pubdate(item)
 
-    def item_author_name(self, job):
-        approver = job.submission.reviewed_by
+    def item_author_name(self, item):
+        if isinstance(item, Event):
+            return "Wharf's watch"
+        approver = item.submission.reviewed_by
         return f"approved by {approver}" if approver else "approved by policy"
 
-    def item_guid(self, job):
-        return f"wharf-job-{job.pk}"
+    def item_guid(self, item):
+        if isinstance(item, Event):
+            return f"wharf-event-{item.pk}"
+        return f"wharf-job-{item.pk}"
 
 
 class DatasetFeed(PublishedVersionsFeed):
@@ -101,6 +126,17 @@ class LabFeed(PublishedVersionsFeed):
 
     def filter_for(self, lab):
         return {"dataset__lab": lab}
+
+    def items(self, lab):
+        """Published versions and what the watch saw change on Kaggle outside Wharf."""
+        drift = (
+            Event.objects.filter(lab=lab, action__in=DRIFT_TITLES)
+            .select_related("dataset")
+            .order_by("-at", "-id")[:FEED_ITEMS]
+        )
+        merged = [*super().items(lab), *drift]
+        merged.sort(key=self.item_pubdate, reverse=True)
+        return merged[:FEED_ITEMS]
 
     def title(self, lab: Lab):
         return f"{lab.name}: published versions"

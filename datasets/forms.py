@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from . import rules
+from . import metadata, rules, tabular
 from .models import (
     CredentialKind,
     Dataset,
@@ -51,24 +51,8 @@ class DatasetForm(forms.ModelForm):
 
     class Meta:
         model = Dataset
-        fields = [
-            "lab",
-            "kaggle_account",
-            "slug",
-            "title",
-            "subtitle",
-            "description",
-            "license",
-            "keywords",
-            "is_private",
-            "source",
-            "folder_packaging",
-        ]
-        labels = {
-            "kaggle_account": "Kaggle account (owner)",
-            "is_private": "Private on Kaggle",
-            "source": "Where the files come from",
-        }
+        fields = ["lab", *metadata.EDITABLE_FIELDS]
+        labels = {name: metadata.FIELD_LABELS[name] for name in metadata.EDITABLE_FIELDS}
         help_texts = {
             "slug": "The last part of the Kaggle URL: 6–50 letters, digits and hyphens.",
             "title": "6–50 characters.",
@@ -116,18 +100,15 @@ class DatasetForm(forms.ModelForm):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True
-        self.helper.layout = Layout(
-            TabHolder(
-                Tab("1. Basics", "lab", "kaggle_account", "title", "slug", "subtitle"),
-                Tab(
-                    "2. Description",
-                    Field("description", css_class="font-monospace"),
-                    "keywords",
-                    "license",
-                ),
-                Tab("3. Publishing", "is_private", "source", "folder_packaging"),
-            )
-        )
+        tabs = [
+            Tab(title, *(["lab"] if title == metadata.BASICS else []), *map(self._laid_out, names))
+            for title, names in metadata.form_tabs()
+        ]
+        self.helper.layout = Layout(TabHolder(*tabs))
+
+    @staticmethod
+    def _laid_out(name: str):
+        return Field(name, css_class="font-monospace") if name == "description" else name
 
     def _rule(self, name, check):
         value = self.cleaned_data.get(name) or ""
@@ -229,6 +210,9 @@ class StorageFileForm(forms.Form):
 
 
 class FileEditForm(forms.Form):
+    """A file's name and description, and for a CSV/TSV each column's type and
+    description (the columns come from `initial["columns"]`, as inferred on adding)."""
+
     path = forms.CharField(label="Name", max_length=200)
     description = forms.CharField(
         required=False,
@@ -236,8 +220,48 @@ class FileEditForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = list(self.initial.get("columns") or [])
+        types = [(t, t) for t in tabular.TYPES]
+        for i, column in enumerate(self.columns):
+            self.fields[f"column_{i}_type"] = forms.ChoiceField(
+                choices=types,
+                required=False,
+                initial=column["type"],
+                label=f"Type of {column['name']}",
+                widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+            )
+            self.fields[f"column_{i}_description"] = forms.CharField(
+                required=False,
+                max_length=tabular.COLUMN_DESCRIPTION_MAX,
+                initial=column.get("description", ""),
+                label=f"Description of {column['name']}",
+                widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+            )
+
+    def column_rows(self):
+        """(column, type field, description field) for the template's table."""
+        return [
+            (column, self[f"column_{i}_type"], self[f"column_{i}_description"])
+            for i, column in enumerate(self.columns)
+        ]
+
     def clean_path(self):
         return rules.clean_file_name(self.cleaned_data["path"])
+
+    def clean(self):
+        cleaned = super().clean()
+        # A post without the column fields (an older page, a script) leaves them alone.
+        if self.columns and f"column_{len(self.columns) - 1}_type" in self.data:
+            cleaned["columns"] = [
+                {
+                    "type": cleaned.get(f"column_{i}_type") or column["type"],
+                    "description": cleaned.get(f"column_{i}_description") or "",
+                }
+                for i, column in enumerate(self.columns)
+            ]
+        return cleaned
 
 
 class KaggleAccountForm(forms.Form):

@@ -1,4 +1,4 @@
-"""Emails about reviews. Services call these in transaction.on_commit; the sending
+"""Emails about reviews and publishing. Services call these in transaction.on_commit; the sending
 happens in a Celery task, so a slow mail server never slows a page."""
 
 import logging
@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from portal.celery import enqueue
 
-from .models import Comment, Profile, Role, Submission
+from .models import Comment, JobState, Profile, PublishJob, Role, Submission, SubmissionState
+from .versions import job_version_label
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def submission_submitted(submission_id: int) -> None:
     submission = Submission.objects.select_related("dataset__lab", "submitted_by").get(
         pk=submission_id
     )
+    if submission.state != SubmissionState.PENDING_REVIEW:
+        return  # approved (by a policy) or withdrawn meanwhile: it waits for nobody
     lab = submission.dataset.lab
     engineers = [
         m.user
@@ -107,4 +110,39 @@ def comment_added(comment_id: int) -> None:
             "url": _link(reverse("datasets:review", args=[submission.pk])),
         },
         list(people),
+    )
+
+
+def job_finished(job_id: int) -> None:
+    """A version was published (perhaps with differences) or its job failed: the person
+    who submitted it is told; a version no person submitted, the lab's engineers."""
+    job = PublishJob.objects.select_related(
+        "dataset__lab", "submission__submitted_by", "submission__reviewed_by"
+    ).get(pk=job_id)
+    if job.state not in (JobState.PUBLISHED, JobState.FAILED):
+        return
+    submission, dataset = job.submission, job.dataset
+    people = [submission.submitted_by] if submission.submitted_by else [
+        m.user for m in dataset.lab.memberships.filter(role=Role.ENGINEER).select_related("user")
+    ]  # fmt: skip
+    label = job_version_label(job)
+    if job.state == JobState.FAILED:
+        subject = f"[Wharf] {dataset.ref} {label} failed to publish"
+    elif getattr(job, "differences", None):
+        subject = f"[Wharf] {dataset.ref} {label} published with differences"
+    else:
+        subject = f"[Wharf] {dataset.ref} {label} published"
+    _send(
+        "published",
+        subject,
+        "datasets/email/job_finished.txt",
+        {
+            "job": job,
+            "dataset": dataset,
+            "submission": submission,
+            "version": label,
+            "differences": list(getattr(job, "differences", None) or []),
+            "url": _link(reverse("datasets:job_detail", args=[job.pk])),
+        },
+        people,
     )

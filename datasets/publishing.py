@@ -1,12 +1,18 @@
-"""Running one publish job: stage the approved files, publish them through the Kaggle
-adapter, follow Kaggle's processing. State changes go through datasets.services.jobs;
-this module does the work between them.
+"""Running one publish job: stage the approved files, upload them one by one, ask Kaggle
+for the dataset or version (and/or the metadata update), follow Kaggle's processing,
+read the result back. State changes go through datasets.services.jobs; this module does
+the work between them.
 
-Safe to run twice: the job is claimed with a conditional update, and before asking
-Kaggle to create anything the job records that it is about to, so a later attempt
-checks Kaggle first and never makes a second dataset or version."""
+Exactly once, and fenced: a claim starts a new attempt whose number is the token every
+write of this worker names, so a worker the sweep gave up on changes nothing and stops
+within a second or two (its client child killed). Before the one request where Kaggle
+acts (create, version, metadata update) the job records that it is about to, so a later
+attempt looks at Kaggle first and never makes a second dataset or version; from then
+on a cancel is refused with the reason instead of a promise that would be broken."""
 
+import contextlib
 import errno
+import fcntl
 import logging
 import os
 import random
@@ -21,32 +27,94 @@ from django.db import close_old_connections, connection
 
 from datasets import kaggle, staging, storage
 from datasets.metadata import kaggle_metadata, published_name
-from datasets.models import JobState, PublishJob
+from datasets.models import JobPlan, JobState, PublishJob
 from datasets.services import jobs
 from datasets.services.errors import Conflict
+from datasets.services.jobs import JobLost
 
 log = logging.getLogger(__name__)
+
+# kagglesdk DatabundleVersionStatus names (lower case, as the client reports them).
+PROCESSING_DONE = "ready"
+PROCESSING_FAILED = "failed"
+PROCESSING_DELETED = "deleted"
+SETTLED = (PROCESSING_DONE, PROCESSING_FAILED, PROCESSING_DELETED)
+WATCH_SECONDS = 1.0
 
 
 class JobCancelled(Exception):
     pass
 
 
-class JobLost(Exception):
-    """The job is no longer ours (the sweep gave it to another worker)."""
-
-
 def job_dir(job_id: int) -> Path:
     return Path(settings.STAGING_ROOT) / f"job-{job_id}"
 
 
-class Pulse(threading.Thread):
-    """Writes the job's heartbeat and progress from a side thread: at most once a second
-    for progress, every JOB_HEARTBEAT_SECONDS at least, so the sweep knows it is alive."""
+def attempt_dir(job_id: int, attempt: int) -> Path:
+    return job_dir(job_id) / f"attempt-{attempt}"
 
-    def __init__(self, job_id: int):
+
+# --- per-attempt staging folders -------------------------------------------------------
+# Each attempt stages into its own folder and holds an flock on its `.lock` file while it
+# runs; the kernel drops the lock when the process dies. A folder is removed only when
+# its lock can be taken, so a new attempt never deletes files an old one still uploads.
+
+LOCK_NAME = ".lock"
+
+
+class AttemptFolder:
+    def __init__(self, job_id: int, attempt: int):
+        self.path = attempt_dir(job_id, attempt)
+        self._lock = None
+
+    def __enter__(self) -> "AttemptFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path / LOCK_NAME, "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+
+def attempt_is_live(path: Path) -> bool:
+    try:
+        fh = open(path / LOCK_NAME)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def remove_dead_attempts(job_id: int, *, keep: Path | None = None) -> int:
+    removed = 0
+    for path in job_dir(job_id).glob("attempt-*"):
+        if path != keep and not attempt_is_live(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+# --- the heartbeat ---------------------------------------------------------------------
+
+
+class Pulse(threading.Thread):
+    """Watches the job from a side thread: every second it reads whether the attempt is
+    still the job's and whether a cancel was asked for; it writes the heartbeat (and
+    progress) at most once a second and at least every JOB_HEARTBEAT_SECONDS. A database
+    error never ends it: the connection is closed, the error logged once, and the next
+    tick tries again (the sweep only acts after JOB_STALE_AFTER of silence)."""
+
+    def __init__(self, job_id: int, attempt: int):
         super().__init__(daemon=True, name=f"job-{job_id}-pulse")
-        self.job_id = job_id
+        self.job_id, self.attempt = job_id, attempt
         self.bytes_done = 0
         self.lost = False
         self.cancel_requested = False
@@ -55,21 +123,39 @@ class Pulse(threading.Thread):
     def add(self, n: int) -> None:
         self.bytes_done += n
 
-    def restart_count(self) -> None:
-        self.bytes_done = 0
+    def set_count(self, n: int) -> None:
+        self.bytes_done = n
 
     def run(self):
-        written, last_beat = -1, 0.0
+        written, last_beat, failing = -1, 0.0, False
         try:
-            while not self._stop_event.wait(1.0):
-                now = time.monotonic()
-                if self.bytes_done == written and now - last_beat < settings.JOB_HEARTBEAT_SECONDS:
-                    continue
-                written, last_beat = self.bytes_done, now
-                self.lost = not jobs.job_heartbeat(self.job_id, bytes_done=written)
-                self.cancel_requested = jobs.job_cancel_requested(self.job_id)
+            while not self._stop_event.wait(WATCH_SECONDS):
+                try:
+                    now = time.monotonic()
+                    beat_due = now - last_beat >= settings.JOB_HEARTBEAT_SECONDS
+                    if self.bytes_done != written or beat_due:
+                        done = self.bytes_done
+                        if not jobs.job_heartbeat(self.job_id, attempt=self.attempt,
+                                                  bytes_done=done):  # fmt: skip
+                            self.lost = True
+                        written, last_beat = done, now
+                    ours, cancel = jobs.job_watch(self.job_id, attempt=self.attempt)
+                    self.lost = self.lost or not ours
+                    self.cancel_requested = cancel
+                    if failing:
+                        log.info("job %s: heartbeat written again", self.job_id,
+                                 extra={"job_id": self.job_id})  # fmt: skip
+                    failing = False
+                except Exception:
+                    if not failing:
+                        log.exception("job %s: heartbeat failed; retrying every second",
+                                      self.job_id, extra={"job_id": self.job_id})  # fmt: skip
+                    failing = True
+                    with contextlib.suppress(Exception):
+                        connection.close()
         finally:
-            connection.close()
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def stop(self):
         self._stop_event.set()
@@ -78,57 +164,79 @@ class Pulse(threading.Thread):
     def check(self, *, cancellable: bool = True) -> None:
         """A safe point: stop here if the job was cancelled or taken away."""
         if self.lost:
-            raise JobLost
+            raise JobLost(
+                f"Job {self.job_id}: attempt {self.attempt} lost the job.", code="job_lost"
+            )
         if cancellable and self.cancel_requested:
             raise JobCancelled
 
     def should_stop(self) -> bool:
         return self.lost or self.cancel_requested
 
+    def is_lost(self) -> bool:
+        return self.lost
+
+
+# --- running a job ---------------------------------------------------------------------
+
 
 def job_run(job_id: int, *, task_id: str, worker: str) -> str:
     job = jobs.job_claim(job_id, worker=worker, task_id=task_id)
     if job is None:
-        log.info("job %s: nothing to claim (already taken, finished or cancelled)", job_id)
+        log.info("job %s: nothing to claim (already taken, finished or cancelled)", job_id,
+                 extra={"job_id": job_id})  # fmt: skip
         return "not-claimed"
-    pulse = Pulse(job.pk)
+    attempt = job.attempts
+    pulse = Pulse(job.pk, attempt)
     pulse.start()
+    folder = AttemptFolder(job.pk, attempt)
     try:
-        _publish(job, pulse)
-    except JobCancelled:
-        _finish(jobs.job_cancelled, job)
+        with folder:
+            remove_dead_attempts(job.pk, keep=folder.path)
+            _publish(job, pulse, folder.path)
     except JobLost:
-        log.warning("job %s: taken over by the sweep; this attempt stops", job.pk)
-    except staging.StagingCancelled:
-        if not pulse.lost:
-            _finish(jobs.job_cancelled, job)
+        log.warning("job %s: attempt %s lost the job; it stops here", job.pk, attempt,
+                    extra={"job_id": job.pk})  # fmt: skip
+    except (JobCancelled, staging.StagingCancelled, kaggle.OperationStopped):
+        if pulse.lost:
+            log.warning("job %s: attempt %s lost the job; it stopped", job.pk, attempt,
+                        extra={"job_id": job.pk})  # fmt: skip
+        else:
+            _finish(jobs.job_cancelled, job, attempt=attempt)
+    except Conflict as exc:
+        if exc.code == "job_cancelled":  # the cancel came before Kaggle was asked
+            _finish(jobs.job_cancelled, job, attempt=attempt)
+        else:
+            log.info("job %s moved on: %s", job.pk, exc, extra={"job_id": job.pk})
     except (staging.StagingError, kaggle.KaggleError) as exc:
-        _finish(jobs.job_fail, job, code=exc.code, message=exc.message)
+        _finish(jobs.job_fail, job, code=exc.code, message=exc.message, attempt=attempt)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            shutil.rmtree(job_dir(job.pk), ignore_errors=True)  # no partial staging is kept
-            _finish(jobs.job_fail, job, code="disk_full",
+            shutil.rmtree(folder.path, ignore_errors=True)  # no partial staging is kept
+            _finish(jobs.job_fail, job, code="disk_full", attempt=attempt,
                     message="The staging disk is full: free space under WHARF_STAGING_DIR "
                     "(or make it larger), then retry.")  # fmt: skip
         else:
-            _fail_unexpectedly(job)
+            _fail_unexpectedly(job, attempt)
     except SoftTimeLimitExceeded:
-        _finish(jobs.job_fail, job, code="time_limit",
+        _finish(jobs.job_fail, job, code="time_limit", attempt=attempt,
                 message="Publishing took longer than the worker's time limit.")  # fmt: skip
     except Exception:
-        _fail_unexpectedly(job)
+        _fail_unexpectedly(job, attempt)
     finally:
         pulse.stop()
         close_old_connections()
     job.refresh_from_db()
-    if job.state in (JobState.PUBLISHED, JobState.SKIPPED) and not settings.STAGING_RETENTION_HOURS:
-        shutil.rmtree(job_dir(job.pk), ignore_errors=True)
+    if job.attempts == attempt and job.state in JobState.final():
+        keep = job.state == JobState.PUBLISHED and settings.STAGING_RETENTION_HOURS
+        if not keep:
+            shutil.rmtree(folder.path, ignore_errors=True)
     return job.state
 
 
-def _fail_unexpectedly(job) -> None:
+def _fail_unexpectedly(job, attempt) -> None:
     log.exception("job %s failed unexpectedly", job.pk, extra={"job_id": job.pk})
-    _finish(jobs.job_fail, job, code="internal_error",
+    _finish(jobs.job_fail, job, code="internal_error", attempt=attempt,
             message="Wharf failed unexpectedly; the worker log has the details.")  # fmt: skip
 
 
@@ -136,74 +244,223 @@ def _finish(transition, job, **kwargs) -> None:
     try:
         transition(job, **kwargs)
     except Conflict:
-        log.info("job %s moved on before it could be marked %s", job.pk, transition.__name__)
+        log.info("job %s moved on before it could be marked %s", job.pk, transition.__name__,
+                 extra={"job_id": job.pk})  # fmt: skip
 
 
 # --- the steps ------------------------------------------------------------------------
 
 
-def _publish(job: PublishJob, pulse: Pulse) -> None:
+def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
     dataset, submission = job.dataset, job.submission
     credentials = kaggle.credentials_for(dataset.kaggle_account)
     snapshot = submission.metadata
     ref = f"{snapshot['owner_slug']}/{snapshot['slug']}"
-    folder = job_dir(job.pk) / "files"
+    metadata = kaggle_metadata(snapshot, submission.files)
 
-    if job.publish_requested_at and _already_on_kaggle(job, credentials, ref):
-        # An earlier attempt of this job got as far as asking Kaggle; Kaggle has it.
-        log.info("job %s: Kaggle already has this version; following it", job.pk)
-        job = jobs.job_staged(job, manifest=job.manifest, bytes_total=job.bytes_total)
+    if job.publish_requested_at and _already_on_kaggle(job, pulse, credentials, ref):
+        # An earlier attempt asked Kaggle and Kaggle has it: follow, never ask again.
+        log.info("job %s: Kaggle already has this version; following it", job.pk,
+                 extra={"job_id": job.pk})  # fmt: skip
+        job = jobs.job_staged(job, manifest=job.manifest, bytes_total=job.bytes_total,
+                              plan=job.plan or JobPlan.VERSION)  # fmt: skip
         job = jobs.job_uploaded(job, ref=ref, url=job.kaggle_url or _kaggle_url(ref))
-        return _follow_processing(job, credentials, ref, pulse)
+        return _after_request(job, pulse, credentials, ref, metadata)
 
+    last = _last_published(job)
+    if last is not None and (
+        job.plan == JobPlan.METADATA or (not job.force and _same_frozen_files(job, last))
+    ):
+        # The files are those of the last published version (by content): nothing to
+        # stage or upload.
+        if metadata == kaggle_metadata(last.submission.metadata, last.submission.files):
+            jobs.job_skipped(job)
+            return None
+        return _metadata_only(job, pulse, credentials, ref, metadata, last.manifest)
+
+    folder = workdir / "files"
     manifest = _stage(job, folder, pulse)
-    if not job.force and _unchanged_since_last_publish(job, manifest):
-        jobs.job_skipped(job)
-        return None
+    pulse.check()
+    plan = JobPlan.VERSION
+    if last is not None:
+        same_files = _manifest_equal(manifest, last.manifest)
+        last_metadata = kaggle_metadata(last.submission.metadata, last.submission.files)
+        if same_files and not job.force:
+            if metadata == last_metadata:
+                jobs.job_skipped(job)
+                return None
+            return _metadata_only(job, pulse, credentials, ref, metadata, manifest)
+        if _needs_metadata_update(metadata, last_metadata):
+            plan = JobPlan.VERSION_METADATA
     bytes_total = sum(entry["size"] for entry in manifest)
-    job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total)
-    pulse.restart_count()
+    job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total, plan=plan)
+    pulse.set_count(0)
     pulse.check()
 
-    first = not dataset.latest_version
-    earlier = dataset.jobs.filter(publish_requested_at__isnull=False).exclude(pk=job.pk)
-    if first and not earlier.exists():
-        # Nothing of ours can be on Kaggle yet: the create call itself refuses a slug in
-        # use, so a status call first would only cost time.
-        state = {"exists": False}
-    else:
-        state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref))
-        first = first and not state["exists"]  # an earlier job of ours created it
+    files = _upload(job, pulse, credentials, folder, manifest, workdir / "client-tmp")
     pulse.check()
-    jobs.job_publish_requested(job, version_before=state.get("current_version_number"))
-    tmp_dir = job_dir(job.pk) / "client-tmp"
 
-    def publish():
+    # Look before asking (as the client's own create does): what Kaggle has now tells a
+    # later attempt, or a refusal, whether our request took effect.
+    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref))
+    first = not state["exists"]
+    if first and dataset.latest_version:
+        raise kaggle.KaggleError(
+            "not_found",
+            f"{ref} is no longer on Kaggle (deleted there?); Wharf does not create it again "
+            "by itself. An engineer can check it on Kaggle.",
+        )
+    pulse.check()
+    jobs.job_publish_requested(
+        job,
+        version_before=None if first else (state.get("current_version_number") or 0),
+        status_before=(state.get("status") or "") if not first else "",
+    )
+    result = _request(job, pulse, credentials, ref, metadata, files, first=first)
+    job = jobs.job_uploaded(
+        job, ref=result.get("ref") or ref, url=_kaggle_url(ref, result),
+        invalid_tags=result.get("invalid_tags") or [],
+    )  # fmt: skip
+    return _after_request(job, pulse, credentials, ref, metadata)
+
+
+def _upload(job, pulse, credentials, folder: Path, manifest, tmp_dir: Path) -> list[dict]:
+    """Each staged file is its own step: StartBlobUpload + the client's resumable PUT,
+    retried on transient errors. A cancel (or a lost job) kills the client at once;
+    Kaggle holds only orphan blobs then, which it discards."""
+    files, done = [], 0
+    for entry in manifest:
+        pulse.check()
+
+        def upload(name=entry["path"], base=done):
+            pulse.set_count(base)  # a retried file counts from its start again
+            return kaggle.dataset_upload_file(
+                credentials, folder / name, tmp_dir=tmp_dir, on_progress=pulse.add,
+                should_stop=pulse.should_stop,
+            )  # fmt: skip
+
+        token = _with_retries(job, pulse, upload)
+        files.append({"name": entry["path"], "token": token})
+        done += entry["size"]
+        pulse.set_count(done)
+    return files
+
+
+def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> dict:
+    """The create or version request: the one point where Kaggle acts. Sent once per
+    try; before any new try, and before failing on a refusal, it looks whether Kaggle
+    acted after all (an answer lost on the way, a refusal whose dataset exists anyway)."""
+    snapshot = job.submission.metadata
+
+    def send():
         if first:
             return kaggle.dataset_create(
-                credentials, folder, public=not snapshot["is_private"], tmp_dir=tmp_dir,
-                on_progress=pulse.add,
+                credentials, metadata, files, public=not snapshot["is_private"],
+                should_stop=pulse.is_lost,
             )  # fmt: skip
         return kaggle.dataset_version(
-            credentials, folder, notes=_version_notes(job), tmp_dir=tmp_dir,
-            on_progress=pulse.add,
+            credentials, metadata, files, notes=_version_notes(job),
+            delete_old_versions=bool(snapshot.get("delete_old_versions")),
+            should_stop=pulse.is_lost,
         )  # fmt: skip
 
     def done_meanwhile():
-        # The answer may have been lost after Kaggle acted: look before sending again.
-        pulse.restart_count()
-        return {"ref": ref, "url": ""} if _already_on_kaggle(job, credentials, ref) else None
+        if _already_on_kaggle(job, pulse, credentials, ref):
+            return {"ref": ref, "url": ""}
+        return None
 
-    result = _with_retries(job, pulse, publish, before_retry=done_meanwhile, cancellable=False)
-    job = jobs.job_uploaded(job, ref=result.get("ref") or ref, url=_kaggle_url(ref, result))
-    return _follow_processing(job, credentials, ref, pulse)
+    try:
+        return _with_retries(job, pulse, send, before_retry=done_meanwhile, cancellable=False)
+    except kaggle.KaggleError as exc:
+        if exc.transient:
+            raise
+        # Kaggle may refuse yet have acted (kaggle-cli #399), or refuse a re-send whose
+        # tokens the first send already used: look before failing.
+        if done_meanwhile() is not None:
+            log.warning("job %s: Kaggle refused (%s) but has the version; following it",
+                        job.pk, exc.message, extra={"job_id": job.pk})  # fmt: skip
+            return {"ref": ref, "url": ""}
+        raise
+
+
+def _metadata_only(job, pulse, credentials, ref, metadata, manifest) -> None:
+    """Same files as the last published version, other metadata: UpdateDatasetMetadata
+    alone (nothing staged or uploaded, no new Kaggle version)."""
+    job = jobs.job_staged(job, manifest=manifest, bytes_total=0, plan=JobPlan.METADATA)
+    pulse.check()
+    job = jobs.job_uploaded(job, ref=ref, url=job.dataset.kaggle_url or _kaggle_url(ref))
+    return _after_request(job, pulse, credentials, ref, metadata)
+
+
+def _after_request(job, pulse, credentials, ref, metadata) -> None:
+    """Processing, then (if the plan has it) the metadata update, then the read back."""
+    version = None
+    if job.plan != JobPlan.METADATA:
+        version = _follow_processing(job, credentials, ref, pulse)
+
+    def read_back():
+        return _with_retries(job, pulse, lambda: kaggle.dataset_read(credentials, ref),
+                             cancellable=False)  # fmt: skip
+
+    if job.plan in (JobPlan.METADATA, JobPlan.VERSION_METADATA) and not job.metadata_updated_at:
+        update = _metadata_for_update(metadata, read_back())
+        jobs.job_metadata_requested(job)
+        _with_retries(job, pulse, lambda: kaggle.dataset_update_metadata(credentials, ref,
+                      update), cancellable=False)  # fmt: skip
+        jobs.job_metadata_updated(job)
+    read = read_back()
+    if version is None:
+        version = read.get("current_version_number")
+    jobs.job_published(job, version=version, url=job.kaggle_url or _kaggle_url(ref),
+                       differences=_differences(job, read))  # fmt: skip
+
+
+def _metadata_for_update(metadata: dict, kaggle_now: dict) -> dict:
+    """The whole approved metadata, with file descriptions only for files Kaggle holds:
+    Kaggle unpacks a folder's archive into its members, and refuses an update naming a
+    file it does not have."""
+    held = {f["name"] for f in kaggle_now.get("files") or []}
+    resources = [r for r in metadata.get("resources") or [] if r.get("path") in held]
+    return {**metadata, "resources": resources}
+
+
+# What a new version cannot carry (kagglesdk ApiCreateDatasetVersionRequestBody), or
+# carries without Kaggle reliably applying it (subtitle, description: kaggle-cli #995).
+VERSION_CANNOT_CARRY = ("title", "licenses", "isPrivate", "subtitle", "description")
+
+
+def _needs_metadata_update(metadata: dict, last_metadata: dict) -> bool:
+    return any(metadata.get(k) != last_metadata.get(k) for k in VERSION_CANNOT_CARRY)
+
+
+def _differences(job, read: dict) -> list[str]:
+    """What Kaggle holds against what was approved (datasets.reconcile, when present),
+    plus the keywords Kaggle said it did not take."""
+    lines: list[str] = []
+    try:
+        from datasets import reconcile
+    except ImportError:  # the comparison arrives with issue 15's reconcile module
+        reconcile = None
+    if reconcile is not None and hasattr(reconcile, "differences"):
+        submission = job.submission
+        try:
+            lines = list(
+                reconcile.differences(submission.metadata, submission.files, job.manifest, read)
+            )
+        except Exception:
+            log.exception("job %s: comparing with Kaggle failed", job.pk,
+                          extra={"job_id": job.pk})  # fmt: skip
+            lines = ["Wharf could not compare the published dataset with what was approved."]
+    invalid = list(job.invalid_tags or [])
+    if invalid and not any(all(tag in line for tag in invalid) for line in lines):
+        lines.append(f"Kaggle did not take the keywords {', '.join(invalid)} (not Kaggle tags).")
+    return lines
 
 
 def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
     submission = job.submission
     packaging = submission.metadata.get("folder_packaging", "zip")
-    shutil.rmtree(folder, ignore_errors=True)  # a new attempt stages afresh
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
     for entry in submission.files:
         source, root = _source_of(entry)
@@ -217,9 +474,20 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
             [item], folder, packaging=packaging, root=root, progress=pulse.add,
             should_stop=pulse.should_stop,
         )  # fmt: skip
+        for m in staged:
+            if (
+                entry.get("sha256")
+                and entry.get("kind") != "folder"
+                and m.sha256 != entry["sha256"]
+            ):
+                raise staging.StagingError(
+                    "source_changed",
+                    f"{entry['path']} changed on lab storage after it was approved (its "
+                    "content differs); submit the dataset again so the new content is "
+                    "reviewed.",
+                )
         manifest += [{"path": m.name, "size": m.size, "sha256": m.sha256} for m in staged]
         pulse.check()
-    staging.write_metadata(folder, kaggle_metadata(submission.metadata, submission.files))
     return manifest
 
 
@@ -241,8 +509,9 @@ def _source_of(entry: dict) -> tuple[Path, Path | None]:
 
 
 def _check_unchanged(entry: dict, real) -> None:
-    """A storage file or folder must be what was approved: same size and times, and for a
-    folder the same entries."""
+    """A storage file or folder must be what was approved. A file frozen with its sha256
+    is compared by content once staged (a new mtime alone is no change); without one
+    (older submissions), and for folders, size and times are compared here."""
     name = entry["path"]
     try:
         kind, size, _count, mtime = storage.describe(real)
@@ -250,6 +519,8 @@ def _check_unchanged(entry: dict, real) -> None:
             now = {(e.relpath, e.size, round(e.mtime, 3)) for e in storage.walk_folder(real)}
             then = {(e["path"], e["size"], round(e["mtime"], 3)) for e in entry["entries"]}
             changed = now != then
+        elif entry.get("sha256"):
+            changed = size != entry["size"]
         else:
             changed = size != entry["size"] or abs(mtime - entry["mtime"]) > 1e-3
     except (FileNotFoundError, storage.UnsafePath):
@@ -264,62 +535,112 @@ def _check_unchanged(entry: dict, real) -> None:
         )
 
 
-def _unchanged_since_last_publish(job: PublishJob, manifest: list[dict]) -> bool:
-    last = (
+def _last_published(job: PublishJob) -> PublishJob | None:
+    return (
         PublishJob.objects.filter(dataset=job.dataset, state=JobState.PUBLISHED)
+        .exclude(pk=job.pk)
         .select_related("submission")
         .order_by("-finished_at", "-id")
         .first()
     )
-    if last is None:
+
+
+def _content_key(entry: dict):
+    """What proves a frozen file list entry's bytes without reading them: an upload's
+    stored name (uploads are never rewritten) or a storage entry's sha256. None when
+    nothing proves it (older submissions, folders)."""
+    if entry.get("origin") == "upload" and entry.get("upload"):
+        return ("upload", entry["path"], entry["upload"], entry["size"])
+    if entry.get("kind") != "folder" and entry.get("sha256"):
+        return ("sha256", entry["path"], entry["sha256"], entry["size"])
+    if entry.get("kind") == "folder" and entry.get("entries"):
+        members = entry["entries"]
+        if all(m.get("sha256") for m in members):
+            return ("folder", entry["path"], tuple(sorted((m["path"], m["sha256"])
+                                                          for m in members)))  # fmt: skip
+    return None
+
+
+def _same_frozen_files(job: PublishJob, last: PublishJob) -> bool:
+    """True when the submission's files are, by content, those of the last published
+    version (so a metadata change needs no staging at all)."""
+    mine = [_content_key(e) for e in job.submission.files]
+    theirs = [_content_key(e) for e in last.submission.files]
+    if None in mine or None in theirs:
         return False
-    same_files = staging.manifest_equal(
-        [staging.ManifestEntry(e["path"], e["size"], e["sha256"]) for e in manifest],
-        [staging.ManifestEntry(e["path"], e["size"], e["sha256"]) for e in last.manifest],
-    )
-    metadata = kaggle_metadata(job.submission.metadata, job.submission.files)
-    return same_files and metadata == kaggle_metadata(
-        last.submission.metadata, last.submission.files
+    packaging = job.submission.metadata.get("folder_packaging", "zip")
+    if packaging != last.submission.metadata.get("folder_packaging", "zip"):
+        return False
+    return sorted(mine) == sorted(theirs)
+
+
+def _manifest_equal(a: list[dict], b: list[dict]) -> bool:
+    return staging.manifest_equal(
+        [staging.ManifestEntry(e["path"], e["size"], e["sha256"]) for e in a],
+        [staging.ManifestEntry(e["path"], e["size"], e["sha256"]) for e in b],
     )
 
 
-def _already_on_kaggle(job, credentials, ref) -> bool:
-    state = kaggle.dataset_state(credentials, ref)
+def _already_on_kaggle(job, pulse, credentials, ref) -> bool:
+    """Whether the create/version this job asked for took effect: the dataset exists (a
+    create), its version moved, or a version is processing that was not before (Kaggle
+    moves the version number only once processing is ready)."""
+    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref),
+                          cancellable=False)  # fmt: skip
     if not state["exists"]:
         return False
     if job.kaggle_version_before is None:  # a create was asked for
         return True
-    return (state.get("current_version_number") or 0) > job.kaggle_version_before
+    if (state.get("current_version_number") or 0) > job.kaggle_version_before:
+        return True
+    status = (state.get("status") or "").lower()
+    before = (job.kaggle_status_before or "").lower()
+    return status != before and before in SETTLED and status not in ("", PROCESSING_DONE)
 
 
-def _follow_processing(job, credentials, ref, pulse) -> None:
+def _follow_processing(job, credentials, ref, pulse) -> int | None:
+    """Polls Kaggle's processing (kagglesdk's status names) until the new version is
+    ready; returns its number. `failed` and `deleted` fail the job; `reprocessing` and
+    every in-between state keep waiting, up to KAGGLE_PROCESSING_DEADLINE."""
     deadline = time.monotonic() + settings.KAGGLE_PROCESSING_DEADLINE
     delay = settings.KAGGLE_POLL_INITIAL
     polls_failed = 0
+    before = job.kaggle_version_before
     while True:
         pulse.check(cancellable=False)
         try:
             state = kaggle.dataset_state(credentials, ref)
         except kaggle.KaggleError as exc:
-            if not exc.transient:
+            # A new dataset may answer 404 until its first version is ready.
+            if not exc.transient and not (exc.code == "not_found" and before is None):
                 raise
             polls_failed += 1
-            jobs.job_retrying(job, code=exc.code, message=exc.message, delay=delay,
-                              attempt=polls_failed)  # fmt: skip
+            if exc.transient:
+                jobs.job_retrying(job, code=exc.code, message=exc.message, delay=delay,
+                                  attempt=polls_failed)  # fmt: skip
             state = {"status": "unknown"}
         status = (state.get("status") or "").lower()
-        if status == "ready":
-            jobs.job_published(job, version=state.get("current_version_number"), url=job.kaggle_url)
-            return
-        if status in ("error", "failed"):
+        if not state.get("exists", True) and before is None:
+            status = "unknown"
+        version = state.get("current_version_number")
+        if status == PROCESSING_DONE and (before is None or (version or 0) > before):
+            return version
+        if status == PROCESSING_FAILED:
             raise kaggle.KaggleError(
-                "processing_failed", "Kaggle could not process the upload (status: error)."
+                "processing_failed", "Kaggle could not process the upload (status: failed)."
+            )
+        if status == PROCESSING_DELETED:
+            raise kaggle.KaggleError(
+                "processing_deleted",
+                f"Kaggle reports the new version of {ref} as deleted before it was ready; "
+                "check the dataset on Kaggle, then retry.",
             )
         if time.monotonic() + delay > deadline:
             raise kaggle.KaggleError(
                 "processing_timeout",
                 f"Kaggle was still processing {ref} after "
-                f"{settings.KAGGLE_PROCESSING_DEADLINE} s; check it on Kaggle, then retry.",
+                f"{settings.KAGGLE_PROCESSING_DEADLINE} s (status: {status or 'unknown'}); "
+                "check it on Kaggle, then retry.",
             )
         time.sleep(delay)
         delay = min(settings.KAGGLE_POLL_MAX, delay * 2)
@@ -377,7 +698,8 @@ def _kaggle_url(ref: str, result: dict | None = None) -> str:
 
 
 def staging_cleanup() -> int:
-    """Removes staging folders of finished jobs (published ones after the retention)."""
+    """Removes staging folders no attempt needs: those of earlier attempts and of finished
+    jobs (published ones after the retention), never one whose attempt still runs."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -394,7 +716,14 @@ def staging_cleanup() -> int:
             continue
         finished = job.state in JobState.final()
         kept = job.state == JobState.PUBLISHED and job.finished_at and job.finished_at > keep_after
-        if finished and not kept:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
+        current = attempt_dir(job.pk, job.attempts)
+        for attempt in path.glob("attempt-*"):
+            if attempt == current and not (finished and not kept):
+                continue
+            if not attempt_is_live(attempt):
+                shutil.rmtree(attempt, ignore_errors=True)
+                removed += 1
+        if finished and not kept and not any(path.iterdir()):
+            with contextlib.suppress(OSError):
+                path.rmdir()
     return removed

@@ -183,9 +183,95 @@ def clean_file_name(name: str) -> str:
             f"'{name}' is a reserved device name on Windows; people could not download it.",
             code="file_name_reserved",
         )
+    check_not_skipped_by_kaggle(name)
     return name
 
 
 def file_name_key(name: str) -> str:
     """Names that differ only by case or Unicode form count as the same file."""
     return unicodedata.normalize("NFC", name).casefold()
+
+
+# --- Names Kaggle never receives -------------------------------------------------------
+# The official client's upload_files (kaggle_api_extended.py, KaggleApi.upload_files)
+# lists the top of the staged folder and silently skips these names, and
+# DEFAULT_IGNORE_PATTERNS drops these folders: a file by such a name would be approved,
+# staged and then never reach Kaggle. They are refused when a file is added instead.
+CLIENT_SKIPPED_FILES: dict[str, str] = {
+    "dataset-metadata.json": "the metadata file Wharf writes for the Kaggle client",
+    "datapackage.json": "the older name of Kaggle's metadata file",
+    "kernel-metadata.json": "Kaggle's notebook metadata file",
+    "model-metadata.json": "Kaggle's model metadata file",
+    "model-instance-metadata.json": "Kaggle's model metadata file",
+    **{
+        f"dataset-cover-image.{ext}": "Kaggle's cover image (not a data file)"
+        for ext in ("png", "jpg", "jpeg", "webp")
+    },
+}
+CLIENT_IGNORED_FOLDERS = frozenset({".git", ".cache", ".huggingface"})
+_SKIPPED_KEYS = {name.casefold(): name for name in CLIENT_SKIPPED_FILES}
+
+
+def check_not_skipped_by_kaggle(name: str) -> None:
+    """Refuses a published name the Kaggle client would never upload. Case-insensitive:
+    people download to systems where case does not tell names apart."""
+    reserved = _SKIPPED_KEYS.get(unicodedata.normalize("NFC", name or "").strip().casefold())
+    if reserved:
+        stem, _, ext = reserved.rpartition(".")
+        raise ValidationError(
+            f"'{name}' is {CLIENT_SKIPPED_FILES[reserved]}: the Kaggle client never uploads "
+            f"a file by that name, so it would be missing from the published dataset. "
+            f"Give it another name, e.g. '{stem}-original.{ext}'.",
+            code="file_name_kaggle_reserved",
+        )
+
+
+def check_archive_member(relpath: str, folder: str = "the folder") -> None:
+    """A path inside a folder that is published as one archive: relative, '/'-separated,
+    nothing an extractor could read as a way out of its target folder, valid UTF-8."""
+    parts = relpath.split("/")
+    for part in parts:
+        if (
+            part in ("", ".", "..")
+            or "\\" in part
+            or any(ord(c) < 32 or ord(c) == 127 for c in part)
+            or (len(part) >= 2 and part[1] == ":")
+        ):
+            raise ValidationError(
+                f"'{relpath}' in {folder} has a name that is unsafe in an archive (a "
+                "backslash, control character or drive letter); rename it.",
+                code="member_name_unsafe",
+            )
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = relpath.encode("utf-8", "replace")
+        raise ValidationError(
+            f"A file name in {folder} is not valid UTF-8 ({shown!r}); rename it.",
+            code="member_name_encoding",
+        ) from None
+
+
+def check_folder_entries(relpaths, folder: str = "the folder") -> None:
+    """Every file of a folder picked on lab storage (relative '/'-separated paths): each
+    must be archivable, and its top level may hold nothing the Kaggle client skips (a
+    metadata file, a cover image, or a .git/.cache/.huggingface folder)."""
+    for relpath in relpaths:
+        check_archive_member(relpath, folder)
+        top, sep, _rest = relpath.partition("/")
+        if sep and top in CLIENT_IGNORED_FOLDERS:
+            raise ValidationError(
+                f"{folder} holds a '{top}/' folder at its top; the Kaggle client leaves "
+                f"'{top}/' out of everything it uploads. Pick a folder without it (for "
+                "example a subfolder holding only the data) or move it out.",
+                code="folder_kaggle_ignored",
+            )
+        if not sep and top.casefold() in _SKIPPED_KEYS:
+            try:
+                check_not_skipped_by_kaggle(top)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"{folder} holds '{top}' at its top. {exc.messages[0]} Move or rename "
+                    "it, then add the folder again.",
+                    code="folder_kaggle_reserved",
+                ) from None

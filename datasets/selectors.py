@@ -3,6 +3,8 @@ cannot forget that users see only their own labs (superusers see all)."""
 
 from django.db.models import QuerySet
 
+from . import tabular
+from .metadata import SNAPSHOT_FIELDS
 from .models import (
     Dataset,
     JobState,
@@ -95,15 +97,8 @@ def previous_review(submission: Submission):
     )
 
 
-DIFF_FIELDS = (
-    "title",
-    "subtitle",
-    "description",
-    "license",
-    "keywords",
-    "is_private",
-    "folder_packaging",
-)
+# The identity (owner, slug) of a published dataset never changes: not worth a row.
+DIFF_FIELDS = tuple(f for f in SNAPSHOT_FIELDS if f not in ("owner_slug", "slug"))
 
 
 def submission_diff(submission: Submission) -> dict:
@@ -118,6 +113,7 @@ def submission_diff(submission: Submission) -> dict:
             "files_added": [],
             "files_removed": [],
             "files_changed": [],
+            "columns_changed": [],
         }
     metadata = [
         {"field": f, "old": base.metadata.get(f), "new": submission.metadata.get(f)}
@@ -138,7 +134,18 @@ def submission_diff(submission: Submission) -> dict:
         "files_added": [{"path": p, "size": new[p]["size"]} for p in sorted(new.keys() - old)],
         "files_removed": [{"path": p, "size": old[p]["size"]} for p in sorted(old.keys() - new)],
         "files_changed": changed,
+        "columns_changed": _columns_changed(old, new),
     }
+
+
+def _columns_changed(old: dict, new: dict) -> list[dict]:
+    """Per tabular file in both versions: columns added, removed or retyped."""
+    result = []
+    for path in sorted(old.keys() & new.keys()):
+        change = tabular.column_changes(old[path].get("columns", []), new[path].get("columns", []))
+        if change["added"] or change["removed"] or change["retyped"]:
+            result.append({"path": path, **change})
+    return result
 
 
 def jobs_for(user) -> QuerySet[PublishJob]:

@@ -19,8 +19,8 @@ def job_publish(self, job_id: int) -> str:
 
 @shared_task(name="datasets.tasks.jobs_sweep", ignore_result=True)
 def jobs_sweep() -> dict:
-    """Every minute (beat): recover jobs whose worker died, resend forgotten ones, and
-    remove staging folders that are no longer needed."""
+    """Every JOB_SWEEP_SECONDS (beat): recover jobs whose worker died, resend forgotten
+    ones, and remove staging folders that are no longer needed."""
     from datasets.publishing import staging_cleanup
     from datasets.services.jobs import jobs_sweep as sweep
 
@@ -81,3 +81,47 @@ def scan_submission(submission_id: int) -> str:
     from datasets.services.scans import scan_run
 
     return scan_run(submission_id)
+
+
+# --- what is on Kaggle outside a publish job (datasets/services/lifecycle.py) ----------
+
+
+@shared_task(name="datasets.tasks.dataset_make_public", acks_late=True, ignore_result=True)
+def dataset_make_public(dataset_id: int) -> str:
+    """An engineer's confirmed request: UpdateDatasetMetadata with isPrivate false."""
+    from datasets.services.lifecycle import dataset_make_public_run
+
+    return dataset_make_public_run(dataset_id)
+
+
+@shared_task(name="datasets.tasks.dataset_remove_from_kaggle", acks_late=True, ignore_result=True)
+def dataset_remove_from_kaggle(dataset_id: int) -> str:
+    """An engineer's confirmed request: DeleteDataset, then the dataset is archived."""
+    from datasets.services.lifecycle import dataset_remove_from_kaggle_run
+
+    return dataset_remove_from_kaggle_run(dataset_id)
+
+
+@shared_task(name="datasets.tasks.datasets_watch", ignore_result=True)
+def datasets_watch() -> dict:
+    """Beat (WHARF_WATCH_INTERVAL, daily by default): reads every published dataset back
+    from Kaggle and records what changed outside Wharf."""
+    from datasets.services.lifecycle import datasets_watch as watch
+
+    counts = watch()
+    log.info("watch: %s", counts)
+    return counts
+
+
+@shared_task(
+    name="datasets.tasks.check_submission_data",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def check_submission_data(submission_id: int) -> str:
+    """Frictionless data checks of a submitted version's tabular files (issue 19)."""
+    from datasets.services.data_checks import data_checks_run
+
+    return data_checks_run(submission_id)

@@ -1,7 +1,18 @@
 from django.urls import path
 
 from . import feeds
-from .views import continuous, dashboard, datasets, files, history, jobs, labs, profile, review
+from .views import (
+    continuous,
+    dashboard,
+    datasets,
+    files,
+    history,
+    jobs,
+    labs,
+    lifecycle,
+    profile,
+    review,
+)
 
 app_name = "datasets"
 
@@ -16,6 +27,16 @@ urlpatterns = [
         "datasets/<int:pk>/dataset-metadata.json",
         datasets.DatasetMetadataView.as_view(),
         name="dataset_metadata",
+    ),
+    path(
+        "datasets/<int:pk>/make-public/",
+        lifecycle.DatasetMakePublicView.as_view(),
+        name="dataset_make_public",
+    ),
+    path(
+        "datasets/<int:pk>/remove-from-kaggle/",
+        lifecycle.DatasetRemoveFromKaggleView.as_view(),
+        name="dataset_remove_from_kaggle",
     ),
     path("markdown/preview/", datasets.MarkdownPreviewView.as_view(), name="markdown_preview"),
     # Files
@@ -34,7 +55,23 @@ urlpatterns = [
     path("files/<int:pk>/delete/", files.FileDeleteView.as_view(), name="file_delete"),
     # Labs: Kaggle accounts and storage roots
     path("labs/", labs.LabListView.as_view(), name="lab_list"),
+    path("labs/new/", labs.LabCreateView.as_view(), name="lab_create"),
     path("labs/<slug:slug>/", labs.LabSettingsView.as_view(), name="lab_settings"),
+    # Labs: members and invitations (lab administration, issue 20)
+    path("labs/<slug:slug>/members/add/", labs.MemberAddView.as_view(), name="member_add"),
+    path("labs/<slug:slug>/invite/", labs.InvitationCreateView.as_view(), name="invitation_create"),
+    path("memberships/<int:pk>/role/", labs.MemberRoleView.as_view(), name="member_role"),
+    path("memberships/<int:pk>/remove/", labs.MemberRemoveView.as_view(), name="member_remove"),
+    path(
+        "invitations/<int:pk>/withdraw/",
+        labs.InvitationRevokeView.as_view(),
+        name="invitation_revoke",
+    ),
+    path(
+        "invitations/accept/<str:token>/",
+        labs.InvitationAcceptView.as_view(),
+        name="invitation_accept",
+    ),
     path("labs/<slug:slug>/accounts/add/", labs.AccountAddView.as_view(), name="account_add"),
     path(
         "labs/<slug:slug>/storage-roots/add/",

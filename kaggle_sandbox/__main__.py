@@ -14,6 +14,7 @@ from pathlib import Path
 from . import DEFAULT_PORT
 from .accounts import Accounts, AccountsError
 from .server import SandboxConfig, build_server
+from .settings import Settings, SettingsError, parse_pairs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,6 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ready-file", type=Path, help="write {port, pid, url} here once listening"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fidelity setting (see README), e.g. token_reuse=refuse; repeatable",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     except AccountsError as exc:
         print(f"kaggle_sandbox: {exc}", file=sys.stderr)
         return 2
+    try:
+        overrides = parse_pairs(args.setting)
+        Settings().update(overrides)
+    except SettingsError as exc:
+        print(f"kaggle_sandbox: {exc}", file=sys.stderr)
+        return 2
     config = SandboxConfig(
         data_dir=args.data_dir,
         port=args.port,
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         upload_bandwidth=args.upload_bandwidth,
         public_url=args.public_url,
         quiet=args.quiet,
+        settings=overrides,
     )
     if args.upload_ttl:
         config.upload_ttl = args.upload_ttl

@@ -22,6 +22,8 @@ class User:
     key: str | None = None
     tokens: list[str] = field(default_factory=list)
     display_name: str = ""
+    # Slugs of the user's notebooks: a dataset cannot take one (kaggle-cli #361).
+    notebooks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Accounts:
                     key=u.get("key"),
                     tokens=[str(t) for t in u.get("tokens", [])],
                     display_name=u.get("display_name", ""),
+                    notebooks=[str(n) for n in u.get("notebooks", [])],
                 )
                 for u in data.get("users", [])
             ]
@@ -93,6 +96,7 @@ class Accounts:
                     "key": u.key,
                     "tokens": u.tokens,
                     "display_name": u.display_name,
+                    "notebooks": u.notebooks,
                 }
                 for u in self.users.values()
             ],
@@ -130,6 +134,10 @@ class Accounts:
             if hmac.compare_digest(known.encode(), token.encode()):
                 return username
         return None
+
+    def has_notebook(self, owner: str, slug: str) -> bool:
+        user = self.users.get(owner)
+        return user is not None and slug.lower() in (n.lower() for n in user.notebooks)
 
     def owner_exists(self, owner: str) -> bool:
         return owner in self.users or owner in self.organizations

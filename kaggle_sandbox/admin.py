@@ -1,8 +1,9 @@
 """`/_sandbox/...`: the control and inspection endpoints tests and people use.
 
-GET  health | state | log[?since=SEQ] | faults
+GET  health | state | log[?since=SEQ] | faults | settings
 POST faults {method, kind, count, ...} (or a list) | bandwidth {bytes_per_second}
-     expire-uploads {include_complete} | clear-log
+     expire-uploads {include_complete} | clear-log | settings {name: value, ...}
+     reprocess {ref}
 DELETE faults
 """
 
@@ -12,6 +13,7 @@ import json
 from typing import TYPE_CHECKING
 
 from .faults import FaultError
+from .settings import SettingsError
 
 if TYPE_CHECKING:
     from .server import Handler
@@ -32,11 +34,17 @@ def state(handler: Handler) -> dict:
                 "id": d["id"],
                 "title": d["title"],
                 "is_private": d["is_private"],
+                "deleted": bool(d.get("deleted")),
+                "hidden": bool(d.get("hidden")),
+                "keywords": list(d["keywords"]),
+                "subtitle": d["subtitle"],
+                "description": d["description"],
                 "status": store.dataset_status(d),
                 "versions": [
                     {
                         "number": v["number"],
                         "status": store.version_status(v),
+                        "error": v.get("error"),
                         "notes": v["notes"],
                         "files": [{"name": f["name"], "size": f["size"]} for f in v["files"]],
                         "path": str(store.version_dir(d, v)),
@@ -44,9 +52,10 @@ def state(handler: Handler) -> dict:
                     for v in d["versions"]
                 ],
             }
-            for d in store.all()
+            for d in store.every()
         ]
     return {
+        "settings": server.settings.to_dict(),
         "datasets": datasets,
         "uploads": server.blobs.summaries(),
         "faults": server.faults.list(),
@@ -89,10 +98,25 @@ def handle(handler: Handler, action: str):
         if action == "expire-uploads" and verb == "POST":
             count = server.blobs.expire(include_complete=bool(body.get("include_complete")))
             return handler.send_json(200, {"expired": count})
+        if action == "settings" and verb == "GET":
+            return handler.send_json(200, {"settings": server.settings.to_dict()})
+        if action == "settings" and verb == "POST":
+            with server.store.lock:
+                server.settings.update(body)
+                server.settings.save(server.settings_path)
+            return handler.send_json(200, {"settings": server.settings.to_dict()})
+        if action == "reprocess" and verb == "POST":
+            owner, _, slug = str(body.get("ref") or "").partition("/")
+            with server.store.lock:
+                ds = server.store.find(owner, slug)
+                version = server.store.reprocess(ds) if ds else None
+            if version is None:
+                return handler.send_json(404, {"error": "no such dataset with a ready version"})
+            return handler.send_json(200, {"reprocessing": version["number"]})
         if action == "clear-log" and verb == "POST":
             with server.log_lock:
                 server.request_log.clear()
             return handler.send_json(200, {"ok": True})
-    except (FaultError, TypeError, ValueError, AttributeError) as exc:
+    except (FaultError, SettingsError, TypeError, ValueError, AttributeError) as exc:
         return handler.send_json(400, {"error": str(exc)})
     return handler.send_json(404, {"error": f"unknown admin action {verb} {action}"})

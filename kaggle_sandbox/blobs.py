@@ -238,7 +238,7 @@ def fault_text(fault: Fault) -> str:
     if fault.message:
         return fault.message
     return {
-        429: "Too many requests. Please slow down.",
+        429: "TooManyRequests",  # kaggle-cli #132
         500: "Internal error",
         503: "Service temporarily unavailable",
     }.get(fault.status or 0, f"Injected error {fault.status}")

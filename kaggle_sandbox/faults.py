@@ -17,7 +17,15 @@ from pathlib import Path
 # Names used for the two non-RPC entry points.
 UPLOAD = "Upload"
 DOWNLOAD = "Download"
-SPECIAL_KINDS = ("hang", "drop", "fail_processing")
+# Faults that act on the HTTP exchange before the request is handled.
+BEFORE_KINDS = ("hang", "drop")
+# Faults that let the request take effect, then spoil the answer: the connection is
+# dropped, an HTTP error comes back, or a refusal comes back although it was done.
+AFTER_KINDS = ("act_then_drop", "act_then_error", "act_then_refuse")
+# Faults that decide how the version a create/version makes ends its processing.
+PROCESSING_KINDS = ("fail_processing", "stuck_processing", "deleted_processing", "reprocessing")
+SPECIAL_KINDS = BEFORE_KINDS + AFTER_KINDS + PROCESSING_KINDS
+ENVELOPES = ("flat", "nested")
 
 
 class FaultError(ValueError):
@@ -35,6 +43,15 @@ class Fault:
     seconds: float | None = None
     after_bytes: int | None = None
     message: str | None = None
+    envelope: str = "flat"
+
+    @property
+    def phase(self) -> str:
+        if self.kind in AFTER_KINDS:
+            return "after"
+        if self.kind in PROCESSING_KINDS:
+            return "processing"
+        return "before"
 
     def matches(self, method: str) -> bool:
         short = method.rsplit("/", 1)[-1]
@@ -54,6 +71,8 @@ def _parse(spec: dict, fault_id: int) -> Fault:
     status = spec.get("status")
     if kind == "error":
         kind = str(status or 503)
+    if kind == "act_then_error":
+        status = int(status or 500)
     if kind not in SPECIAL_KINDS:
         if not kind.isdigit() or not 400 <= int(kind) <= 599:
             raise FaultError(f"unknown fault kind {kind!r}: use an HTTP status, {SPECIAL_KINDS}")
@@ -61,9 +80,12 @@ def _parse(spec: dict, fault_id: int) -> Fault:
     count = int(spec.get("count", 1))
     if count == 0 or count < -1:
         raise FaultError("count is a positive number, or -1 for 'until cleared'")
+    # No Retry-After unless asked for: no public source shows Kaggle sending one, and a
+    # client must then back off on its own (FIDELITY.md, "429").
     retry_after = spec.get("retry_after")
-    if status == 429 and retry_after is None:
-        retry_after = 1
+    envelope = str(spec.get("envelope") or "flat")
+    if envelope not in ENVELOPES:
+        raise FaultError(f"envelope is one of {ENVELOPES}")
     after_bytes = spec.get("after_bytes")
     return Fault(
         id=fault_id,
@@ -75,6 +97,7 @@ def _parse(spec: dict, fault_id: int) -> Fault:
         seconds=float(spec["seconds"]) if spec.get("seconds") is not None else None,
         after_bytes=int(after_bytes) if after_bytes is not None else None,
         message=spec.get("message"),
+        envelope=envelope,
     )
 
 
@@ -106,13 +129,14 @@ class FaultInjector:
             raise FaultError("bytes_per_second must be positive (or null for no limit)")
         self.upload_bandwidth = int(bytes_per_second) if bytes_per_second else None
 
-    def take(self, method: str, *, processing: bool = False) -> Fault | None:
-        """Consumes one matching fault. `processing` selects the faults that act on
-        a created version (fail_processing) instead of on the HTTP exchange."""
+    def take(self, method: str, *, phase: str = "before") -> Fault | None:
+        """Consumes one matching fault of a phase: "before" (on the HTTP exchange,
+        before the request is handled), "after" (once it took effect) or
+        "processing" (how the version it made ends)."""
         self.poll_control_file()
         with self._lock:
             for fault in self._faults:
-                if (fault.kind == "fail_processing") != processing or not fault.matches(method):
+                if fault.phase != phase or not fault.matches(method):
                     continue
                 if fault.remaining > 0:
                     fault.remaining -= 1

@@ -60,7 +60,12 @@ def dataset_page(store: Store, ds: dict) -> bytes:
         versions.append(
             f"<h3>Version {v['number']} · {store.version_status(v).lower()} · "
             f"{iso(v['created'])}</h3><p>{escape(v['notes'])}</p>"
-            f"<table><tr><th>file</th><th>bytes</th><th>description</th></tr>{files}</table>"
+            + (
+                f"<p><strong>Error during creation: {escape(v['error'])}</strong></p>"
+                if v.get("error")
+                else ""
+            )
+            + f"<table><tr><th>file</th><th>bytes</th><th>description</th></tr>{files}</table>"
         )
     body = (
         f"<h1>{escape(ds['title'])}</h1><p>{escape(ds['subtitle'])}</p>"

@@ -53,115 +53,42 @@ NOT_ALLOWED_OWNER = "You are not allowed to create a dataset as this owner."
 NOT_FOUND = "Dataset not found"
 UNRESOLVED = "Failed to resolve the necessary information from the request."
 PUBLIC_TO_PRIVATE = "A public dataset cannot be made private again."
+ONE_LICENSE = "Please specify exactly one license"
+# kaggle-cli #399: the create is refused with this text, yet the dataset exists.
+USABILITY_REFUSAL = "Cannot update dataset usability rating without a current dataset version"
+# kaggle-cli #424: the 500 a create got although the dataset was being created.
+INTERNAL_ERROR = (
+    "An internal server error occurred. Please ensure that your API client is up to date. "
+    "If it is, please report a bug at github.com/Kaggle/kaggle-api"
+)
+# kaggle-cli #361: a slug one of the owner's notebooks uses; Kaggle says no more.
+BAD_REQUEST = "Bad Request"
+# kaggle-cli #132 (flat envelope) and #931 (nested, with a gRPC status).
+TOO_MANY_REQUESTS_FLAT = "TooManyRequests"
+TOO_MANY_REQUESTS_NESTED = "Too many requests"
 
 
-def _tag_key(tag: str) -> str:
-    return " ".join(tag.replace("-", " ").replace("_", " ").lower().split())
+def slug_taken(slug: str) -> str:
+    return (
+        f'The requested slug "{slug}" is already in use by a dataset. Please choose another slug.'
+    )
 
 
-# A sample of Kaggle's tag vocabulary: keywords outside it come back in
-# `invalidTags` (the dataset is still created, as on Kaggle).
-TAG_NAMES = [
-    "beginner",
-    "intermediate",
-    "advanced",
-    "tutorial",
-    "education",
-    "research",
-    "data visualization",
-    "exploratory data analysis",
-    "data cleaning",
-    "data analytics",
-    "classification",
-    "regression",
-    "clustering",
-    "time series analysis",
-    "forecasting",
-    "nlp",
-    "text",
-    "text mining",
-    "computer vision",
-    "image",
-    "image classification",
-    "object detection",
-    "deep learning",
-    "neural networks",
-    "machine learning",
-    "statistical analysis",
-    "tabular",
-    "video",
-    "audio",
-    "signal processing",
-    "geospatial analysis",
-    "remote sensing",
-    "satellite images",
-    "biology",
-    "chemistry",
-    "physics",
-    "mathematics",
-    "medicine",
-    "health",
-    "healthcare",
-    "public health",
-    "mental health",
-    "genetics",
-    "bioinformatics",
-    "neuroscience",
-    "psychology",
-    "diseases",
-    "cancer",
-    "drugs and medications",
-    "earth and nature",
-    "earth science",
-    "environment",
-    "climate change",
-    "weather and climate",
-    "oceans",
-    "water bodies",
-    "pollution",
-    "agriculture",
-    "animals",
-    "plants",
-    "forestry",
-    "geology",
-    "astronomy",
-    "energy",
-    "economics",
-    "finance",
-    "business",
-    "employment",
-    "housing",
-    "demographics",
-    "sports",
-    "social science",
-    "government",
-    "politics",
-    "law",
-    "crime",
-    "transportation",
-    "cities and urban areas",
-    "covid19",
-    "computer science",
-    "software",
-    "internet",
-    "social networks",
-    "universities and colleges",
-    "science and technology",
-    "arts and entertainment",
-    "music",
-    "movies and tv shows",
-    "games",
-    "food",
-    "travel",
-    "history",
-    "religion and belief systems",
-    "categorical",
-    "survey analysis",
-    "laboratory experiments",
-]
+def title_taken(title: str) -> str:
+    return (
+        f'The requested title "{title}" is already in use by a dataset. '
+        "Please choose another title."
+    )
 
 
-TAGS = frozenset(_tag_key(name) for name in TAG_NAMES)
+def too_many_files(limit: int) -> str:
+    # Kaggle's answer, quoted in whirlwide/candlestick_retriever#15.
+    return f"The file count exceeds the maximum of {limit}"
+
+
+def too_large(size: int, limit: int) -> str:
+    # kaggle-cli #424, as Kaggle staff quoted the processing error.
+    return f"The size of your files is {size} bytes, it exceeds the maximum of {limit} bytes"
 
 
 def slug_error(slug: str | None) -> str | None:
@@ -191,10 +118,6 @@ def license_error(name: str | None) -> str | None:
     if name not in LICENSES:
         return f'"{name}" is not a valid license. Valid licenses are: {", ".join(LICENSES)}'
     return None
-
-
-def invalid_tags(keywords: list[str] | None) -> list[str]:
-    return [k for k in keywords or [] if _tag_key(k) not in TAGS]
 
 
 def file_name_error(name: str | None) -> str | None:

@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import struct
+import tempfile
 import threading
 import time
 import traceback
@@ -22,12 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import admin, downloads, pages
+from . import admin, downloads, pages, rules
 from .accounts import Accounts
 from .blobs import DEFAULT_TTL, BlobStore, fault_text
 from .calls import ApiError, Call, Redirect
 from .faults import DOWNLOAD, UPLOAD, Fault, FaultInjector, Throttle
 from .service import Service
+from .settings import Settings
 from .store import Store
 
 log = logging.getLogger("kaggle_sandbox")
@@ -44,6 +46,9 @@ class SandboxConfig:
     upload_ttl: float = DEFAULT_TTL
     public_url: str | None = None
     quiet: bool = False
+    # Overrides of the fidelity settings (settings.py); the rest come from
+    # <data-dir>/settings.json or the defaults.
+    settings: dict | None = None
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -60,7 +65,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.blobs = BlobStore(data_dir / "blobs", ttl=config.upload_ttl)
         self.faults = FaultInjector(data_dir / "faults.json", config.upload_bandwidth)
         self.signer = downloads.Signer(data_dir)
-        self.service = Service(self.store, self.blobs, self.accounts, self.faults, self.signer)
+        self.settings_path = data_dir / "settings.json"
+        self.settings = Settings.load(self.settings_path, config.settings)
+        self.settings.save(self.settings_path)
+        self.service = Service(
+            self.store, self.blobs, self.accounts, self.faults, self.signer, self.settings
+        )
         self.stopping = threading.Event()
         self.request_log: deque[dict] = deque(maxlen=5000)
         self.log_counter = 0
@@ -200,8 +210,23 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after else {}
         status = fault.status or 503
         if json_body:
-            return self.send_json(status, {"code": status, "message": fault_text(fault)}, headers)
+            return self.send_json(status, error_body(status, fault), headers)
         return self.send_bytes(status, fault_text(fault).encode(), "text/plain", headers)
+
+    def apply_after_fault(self, fault: Fault, result: dict) -> None:
+        """The request took effect; now the answer is spoiled."""
+        self._entry["fault"] = fault.kind
+        if fault.kind == "act_then_drop":
+            return self.abort()
+        if fault.kind == "act_then_error":
+            status = fault.status or 500
+            if not fault.message and status == 500:
+                fault.message = rules.INTERNAL_ERROR
+            return self.send_json(status, error_body(status, fault))
+        message = fault.message or rules.USABILITY_REFUSAL
+        if "errors" in result:
+            return self.send_json(200, {"errors": [message]})
+        return self.send_json(200, {"status": "error", "error": message})
 
     # --- RPCs -------------------------------------------------------------------------
     def _rpc(self, rpc: str):
@@ -230,6 +255,9 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(result, Redirect):
             return self.send_bytes(302, b"", "text/plain", {"Location": result.url})
         self._entry["response"] = result
+        after = self.server.faults.take(rpc, phase="after")
+        if after is not None:
+            return self.apply_after_fault(after, result)
         return self.send_json(200, result)
 
     # --- uploads ----------------------------------------------------------------------
@@ -237,17 +265,33 @@ class Handler(BaseHTTPRequestHandler):
         upload_id = (self.query.get("upload_id") or [self.route.rsplit("/", 1)[-1]])[0]
         content_range = self.headers.get("Content-Range")
         self._entry.update(upload_id=upload_id, content_range=content_range)
-        if self.headers.get("Content-Length") is None:
+        read = self.rfile.read
+        spool = None
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            # requests sends a zero-byte file this way; Cloud Storage accepts it.
+            self._entry["chunked"] = True
+            spool = read_chunked(self.rfile)
+            if spool is None:
+                self.close_connection = True
+                return self.send_bytes(400, b"Malformed chunked body", "text/plain")
+            length, read = spool.seek(0, 2), spool.read
+            spool.seek(0)
+        elif self.headers.get("Content-Length") is None:
             self.close_connection = True
             return self.send_bytes(411, b"Content-Length required", "text/plain")
-        length = int(self.headers["Content-Length"])
+        else:
+            length = int(self.headers["Content-Length"])
         self._entry["content_length"] = length
         fault = self.server.faults.take(UPLOAD)
         if fault is not None:
             self._entry["fault"] = fault.kind
-        result = self.server.blobs.put(
-            upload_id, content_range, length, self.rfile.read, fault, Throttle(self.server.faults)
-        )
+        try:
+            result = self.server.blobs.put(
+                upload_id, content_range, length, read, fault, Throttle(self.server.faults)
+            )
+        finally:
+            if spool is not None:
+                spool.close()
         if result.hang is not None:
             self.server.stopping.wait(result.hang)
             return self.abort()
@@ -322,6 +366,58 @@ class Handler(BaseHTTPRequestHandler):
                 page = pages.dataset_page(store, ds)
                 return self.send_bytes(200, page, "text/html; charset=utf-8")
         return self.send_bytes(404, b"Not found", "text/plain")
+
+
+# The gRPC status Google's nested error envelope names (kaggle-cli #931).
+_GRPC_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def error_body(status: int, fault: Fault) -> dict:
+    """Kaggle answers errors in two envelopes: flat `{"code", "message"}` (#132) and
+    nested `{"error": {"code", "message", "status"}}` (#931)."""
+    if fault.envelope == "nested":
+        message = fault.message or (
+            rules.TOO_MANY_REQUESTS_NESTED if status == 429 else fault_text(fault)
+        )
+        grpc = _GRPC_STATUS.get(status, "UNKNOWN")
+        return {"error": {"code": status, "message": message, "status": grpc}}
+    return {"code": status, "message": fault_text(fault)}
+
+
+def read_chunked(rfile, limit: int = 1 << 34):
+    """Decodes a chunked request body into a temporary file (None if malformed)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - caller closes
+    total = 0
+    try:
+        while True:
+            size_line = rfile.readline(1024)
+            size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+            if size == 0:
+                while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return spool
+            total += size
+            if total > limit:
+                raise ValueError("too large")
+            remaining = size
+            while remaining:
+                chunk = rfile.read(min(remaining, 256 * 1024))
+                if not chunk:
+                    raise ValueError("truncated")
+                spool.write(chunk)
+                remaining -= len(chunk)
+            rfile.readline(1024)
+    except (ValueError, OSError):
+        spool.close()
+        return None
 
 
 def build_server(config: SandboxConfig) -> SandboxHTTPServer:

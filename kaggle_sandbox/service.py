@@ -16,6 +16,7 @@ from .blobs import BLOB_TYPES, BlobStore
 from .calls import ApiError, Call, Redirect
 from .downloads import Signer
 from .faults import FaultInjector
+from .settings import Settings
 from .store import Store
 from .writes import Writes
 
@@ -51,7 +52,9 @@ class Service:
         accounts: Accounts,
         faults: FaultInjector,
         signer: Signer,
+        settings: Settings | None = None,
     ):
+        self.settings = settings or Settings()
         self.store = store
         self.blobs = blobs
         self.accounts = accounts
@@ -144,7 +147,10 @@ class Service:
 
     # --- reads ----------------------------------------------------------------
     def get_dataset_status(self, call: Call, body: dict) -> dict:
+        """Only for datasets one can write: someone else's, even public, is 404 (#368)."""
         ds = self.lookup(call, body.get("ownerSlug"), body.get("datasetSlug"))
+        if not self.can_write(ds, call.username):
+            raise ApiError(404, rules.NOT_FOUND)
         return {"status": self.store.dataset_status(ds)}
 
     def get_dataset(self, call: Call, body: dict) -> dict:
@@ -188,8 +194,9 @@ class Service:
                 "DATASET_SELECTION_GROUP_MY": mine,
                 "DATASET_SELECTION_GROUP_MY_PRIVATE": mine and ds["is_private"],
                 "DATASET_SELECTION_GROUP_MY_PUBLIC": mine and not ds["is_private"],
+                # `list --user` shows public datasets only, the caller's own included.
                 "DATASET_SELECTION_GROUP_USER": ds["owner"] == body.get("user")
-                and self.can_read(ds, user),
+                and not ds["is_private"],
             }.get(group, not ds["is_private"])
             if keep and _matches(ds, body, self.store.total_bytes(ds)):
                 selected.append(ds)

@@ -18,13 +18,19 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-# Kaggle reports these while a new version is processed, in this order.
+from .rules import too_large, too_many_files
+
+# kagglesdk DatabundleVersionStatus (datasets/types/dataset_enums.py): a new version
+# passes through these, in this order, before it ends READY (or FAILED / DELETED).
 PROCESSING_STAGES = (
+    "NOT_YET_PERSISTED",
     "BLOBS_RECEIVED",
     "BLOBS_DECOMPRESSED",
     "BLOBS_COPIED_TO_SDS",
     "INDIVIDUAL_BLOBS_COMPRESSED",
 )
+# How a version's processing ends: the "end" of a version record.
+ENDS = ("ready", "failed", "stuck", "deleted", "reprocessing")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
@@ -54,19 +60,42 @@ class Store:
     def key(owner: str, slug: str) -> str:
         return f"{owner}/{slug}".lower()
 
+    @staticmethod
+    def visible(ds: dict | None) -> bool:
+        """Deleted datasets and those over the private quota answer as missing, but
+        keep their slug and title taken (kaggle-cli #243, #284)."""
+        return ds is not None and not ds.get("deleted") and not ds.get("hidden")
+
     def find(self, owner: str, slug: str) -> dict | None:
+        ds = self.find_any(owner, slug)
+        return ds if self.visible(ds) else None
+
+    def find_any(self, owner: str, slug: str) -> dict | None:
         return self.state["datasets"].get(self.key(owner or "", slug or ""))
 
     def find_by_id(self, dataset_id: int) -> dict | None:
         return next((d for d in self.all() if d["id"] == dataset_id), None)
 
     def all(self) -> list[dict]:
+        return [d for d in self.every() if self.visible(d)]
+
+    def every(self) -> list[dict]:
         return list(self.state["datasets"].values())
 
-    def title_taken(self, owner: str, title: str) -> bool:
+    def title_taken(self, owner: str, title: str, *, besides: dict | None = None) -> bool:
+        """Titles are unique per owner, and stay taken after a delete (#243, #424)."""
         return any(
-            d["owner"].lower() == owner.lower() and d["title"].lower() == title.lower()
+            d is not besides
+            and d["owner"].lower() == owner.lower()
+            and d["title"].lower() == title.lower()
+            for d in self.every()
+        )
+
+    def private_bytes(self, owner: str) -> int:
+        return sum(
+            self.total_bytes(d)
             for d in self.all()
+            if d["is_private"] and d["owner"].lower() == owner.lower()
         )
 
     # --- versions and processing ------------------------------------------------
@@ -74,17 +103,27 @@ class Store:
         if version.get("deleted"):
             return "DELETED"
         now = self.clock()
-        if now >= version["ready_at"]:
-            return "FAILED" if version.get("fail") else "READY"
-        span = max(version["ready_at"] - version["created"], 1e-6)
-        stage = int((now - version["created"]) / span * len(PROCESSING_STAGES))
-        return PROCESSING_STAGES[min(max(stage, 0), len(PROCESSING_STAGES) - 1)]
+        end = version.get("end") or ("failed" if version.get("fail") else "ready")
+        if now < version["ready_at"] or end == "stuck":
+            span = max(version["ready_at"] - version["created"], 1e-6)
+            stage = int((now - version["created"]) / span * len(PROCESSING_STAGES))
+            return PROCESSING_STAGES[min(max(stage, 0), len(PROCESSING_STAGES) - 1)]
+        if end == "failed":
+            return "FAILED"
+        if end == "deleted":
+            return "DELETED"
+        if end == "reprocessing" and now < version["ready_at"] + self.processing_delay:
+            return "REPROCESSING"
+        if now < version.get("reprocess_until", 0):
+            return "REPROCESSING"
+        return "READY"
 
     def dataset_status(self, ds: dict) -> str:
-        return self.version_status(ds["versions"][-1])
+        return self.version_status(ds["versions"][-1]) if ds["versions"] else "NOT_YET_PERSISTED"
 
     def current_version(self, ds: dict) -> dict | None:
-        """The newest version that finished processing: what Kaggle shows and serves."""
+        """The newest version that finished processing: what Kaggle shows and serves.
+        currentVersionNumber does not move before a version is READY."""
         ready = [v for v in ds["versions"] if self.version_status(v) == "READY"]
         return ready[-1] if ready else None
 
@@ -99,8 +138,8 @@ class Store:
         return self.version_dir(ds, version) / name if entry else None
 
     def total_bytes(self, ds: dict) -> int:
-        version = self.current_version(ds) or ds["versions"][-1]
-        return sum(f["size"] for f in version["files"])
+        version = self.current_version(ds) or (ds["versions"][-1] if ds["versions"] else None)
+        return sum(f["size"] for f in version["files"]) if version else 0
 
     # --- changes -----------------------------------------------------------------
     def create(self, fields: dict) -> dict:
@@ -132,11 +171,15 @@ class Store:
         creator: str,
         notes: str,
         uploads: list[dict],
-        fail: bool = False,
+        end: str = "ready",
         delete_old: bool = False,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
     ) -> dict:
-        """`uploads`: {"path": blob data file, "name", "description", "columns"} each;
-        the data files are moved into the version, archives unpacked as Kaggle does."""
+        """`uploads`: {"path": blob data file, "name" (a path, folders included),
+        "description", "columns"} each. The data is linked into the version (the blob
+        stays, so a re-sent token can make the same version again) and archives are
+        unpacked as Kaggle does. The limits fail the version at processing (#424)."""
         with self.lock:
             now = self.clock()
             number = ds["versions"][-1]["number"] + 1 if ds["versions"] else 1
@@ -146,13 +189,19 @@ class Store:
                 "ready_at": now + self.processing_delay,
                 "creator": creator,
                 "notes": notes or "",
-                "fail": fail,
+                "end": end,
+                "error": None,
                 "files": [],
             }
             target = self.version_dir(ds, version)
             target.mkdir(parents=True, exist_ok=True)
             for upload in uploads:
                 version["files"].extend(_ingest(upload, target, now))
+            size = sum(f["size"] for f in version["files"])
+            if max_bytes is not None and size > max_bytes:
+                version.update(end="failed", error=too_large(size, max_bytes))
+            elif max_files is not None and len(version["files"]) > max_files:
+                version.update(end="failed", error=too_many_files(max_files))
             if delete_old:
                 for old in ds["versions"]:
                     old["deleted"] = True
@@ -164,10 +213,21 @@ class Store:
             return version
 
     def delete(self, ds: dict) -> None:
+        """The files go; the record stays as a tombstone that keeps slug and title."""
         with self.lock:
-            self.state["datasets"].pop(self.key(ds["owner"], ds["slug"]), None)
+            ds["deleted"] = True
+            ds["updated"] = self.clock()
             shutil.rmtree(self.files_dir / str(ds["id"]), ignore_errors=True)
             self.save()
+
+    def reprocess(self, ds: dict) -> dict | None:
+        """Sends the newest READY version through REPROCESSING again."""
+        with self.lock:
+            version = self.current_version(ds)
+            if version is not None:
+                version["reprocess_until"] = self.clock() + self.processing_delay
+                self.save()
+            return version
 
     def version_zip(self, ds: dict, version: dict, build: bool = True) -> Path:
         path = self.files_dir / str(ds["id"]) / f"{version['number']}.zip"
@@ -186,7 +246,11 @@ class Store:
 def _ingest(upload: dict, target: Path, now: float) -> list[dict]:
     name = upload["name"]
     dest = target / name
-    shutil.move(upload["path"], dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(upload["path"], dest)
+    except OSError:
+        shutil.copyfile(upload["path"], dest)
     stem = next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), None)
     if stem and not (target / stem).exists():
         extracted = _unpack(dest, target / stem)

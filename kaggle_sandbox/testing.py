@@ -50,7 +50,10 @@ class SandboxServer:
         mode: str = "thread",
         quiet: bool = True,
         python: str | None = None,
+        settings: dict | None = None,
     ):
+        """`settings`: fidelity settings (kaggle_sandbox/settings.py, README), e.g.
+        {"resent_uploads": "refuse"}; unnamed ones keep their (harsh) defaults."""
         if mode not in ("thread", "subprocess"):
             raise ValueError("mode is 'thread' or 'subprocess'")
         self.data_dir = Path(data_dir).resolve()
@@ -61,6 +64,7 @@ class SandboxServer:
         self.mode = mode
         self.quiet = quiet
         self.python = python or sys.executable
+        self.settings_overrides = dict(settings or {})
         self.process: subprocess.Popen | None = None
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -101,6 +105,7 @@ class SandboxServer:
             processing_delay=self.processing_delay,
             upload_bandwidth=self.upload_bandwidth,
             quiet=self.quiet,
+            settings=self.settings_overrides,
         )
         self._server = SandboxHTTPServer(config)
         self.port = self._server.port
@@ -125,6 +130,8 @@ class SandboxServer:
             path = self.data_dir / "accounts.json"
             path.write_text(json.dumps(accounts.to_dict()), encoding="utf-8")
             cmd += ["--accounts", str(path)]
+        for name, value in self.settings_overrides.items():
+            cmd += ["--setting", f"{name}={_setting_text(value)}"]
         if self.quiet:
             cmd.append("--quiet")
         env = dict(os.environ)
@@ -258,6 +265,7 @@ class SandboxServer:
         seconds: float | None = None,
         after_bytes: int | None = None,
         message: str | None = None,
+        envelope: str | None = None,
     ) -> dict:
         """Makes the next `count` calls of `method` misbehave (-1: until cleared).
 
@@ -265,8 +273,12 @@ class SandboxServer:
         PUT to an upload URL), "Download" (the GET a download redirects to) or "*".
         kind: an HTTP status ("503", "500", "429", ...), "hang" (no answer for
         `seconds`, then the connection drops), "drop" (connection closed without an
-        answer) or "fail_processing" (the new version ends FAILED). On uploads and
-        downloads, `after_bytes` lets that much of the body through first.
+        answer), "act_then_drop" / "act_then_error" / "act_then_refuse" (the request
+        takes effect, then the connection drops / an HTTP error (status, default 500)
+        / a refusal comes back), or how the version a create/version makes ends:
+        "fail_processing", "stuck_processing", "deleted_processing", "reprocessing".
+        On uploads and downloads, `after_bytes` lets that much of the body through
+        first. `envelope`: "flat" ({code, message}) or "nested" ({error: {...}}).
         """
         spec = {"method": method, "kind": str(kind), "count": count}
         optional = {
@@ -275,6 +287,7 @@ class SandboxServer:
             "seconds": seconds,
             "after_bytes": after_bytes,
             "message": message,
+            "envelope": envelope,
         }
         spec.update({k: v for k, v in optional.items() if v is not None})
         return self._admin("POST", "faults", spec)["faults"][0]
@@ -292,6 +305,18 @@ class SandboxServer:
         return self._admin("POST", "expire-uploads", {"include_complete": include_complete})[
             "expired"
         ]
+
+    def configure(self, **changes) -> dict:
+        """Changes fidelity settings while the sandbox runs (kept across restarts)."""
+        self.settings_overrides.update(changes)
+        return self._admin("POST", "settings", changes)["settings"]
+
+    def settings(self) -> dict:
+        return self._admin("GET", "settings")["settings"]
+
+    def reprocess(self, ref: str) -> int:
+        """Sends the dataset's ready version through REPROCESSING again."""
+        return self._admin("POST", "reprocess", {"ref": ref})["reprocessing"]
 
     def state(self) -> dict:
         return self._admin("GET", "state")
@@ -314,6 +339,10 @@ class SandboxServer:
             if time.monotonic() > deadline:
                 raise SandboxError(f"{ref} did not reach {status}: {dataset}")
             time.sleep(0.05)
+
+
+def _setting_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @contextmanager

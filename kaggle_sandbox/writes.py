@@ -2,18 +2,27 @@
 
 A create or version Kaggle refuses is an HTTP 200 whose `status` is not "ok" and
 whose `error` says why (ApiCreateDatasetResponse); the client prints it and the
-CLI still exits 0. Permission problems are HTTP errors instead.
+CLI still exits 0. A metadata update Kaggle refuses is an HTTP 200 whose `errors`
+list is not empty (ApiUpdateDatasetMetadataResponse); the client prints each and
+calls exit(1). Permission problems are HTTP errors instead.
+
+Requests are read the way Kaggle's proto handlers read them: a field kagglesdk
+marks `optional` has presence (absent = leave it alone), any other field does not
+(absent = its default: false, an empty list). FIDELITY.md lists every rule here
+with its source.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import rules, shapes
+from . import rules, shapes, tags
 from .calls import ApiError, Call
 
 if TYPE_CHECKING:
     from .service import Service
+
+COLLABORATOR_ROLES = {"READER", "WRITER", "OWNER", "ADMIN"}
 
 
 def _refused(error: str) -> dict:
@@ -27,27 +36,41 @@ class Writes:
         self.blobs = svc.blobs
         self.accounts = svc.accounts
 
-    def _accepted(self, ds: dict, call: Call, keywords: list[str] | None) -> dict:
+    @property
+    def settings(self):
+        return self.svc.settings
+
+    def _keywords(self, keywords: list | None) -> tuple[list[str], list[str]]:
+        return tags.split_keywords(keywords, self.settings.tag_vocabulary == "extended")
+
+    def _accepted(self, ds: dict, call: Call, invalid: list[str]) -> dict:
         response = {
             "ref": shapes.ref(ds),
             "url": shapes.dataset_url(call.public_url, ds),
             "status": "ok",
         }
-        invalid = rules.invalid_tags(keywords)
         if invalid:
             response["invalidTags"] = invalid
         return response
 
-    def _resolve_files(self, call: Call, files: list | None) -> tuple[str | None, list[dict]]:
-        if not files:
+    # --- the files of a new version -------------------------------------------------
+    def _resolve_files(self, call: Call, body: dict) -> tuple[str | None, list[dict]]:
+        """The uploads named by `files` (at the top) and `directories`
+        (ApiUploadDirectoryInfo: a named folder with its files and sub-folders)."""
+        items = [("", item) for item in body.get("files") or []]
+        items += _directory_files(body.get("directories") or [], "")
+        if not items:
             return rules.NO_FILES, []
+        if len(items) > self.settings.max_files:
+            return rules.too_many_files(self.settings.max_files), []
         uploads: list[dict] = []
-        for item in files:
+        for folder, item in items:
             token = str((item or {}).get("token") or "")
             blob = self.blobs.by_token(token)
             if blob is None or blob["type"] != "DATASET" or blob["username"] != call.username:
                 return f'The upload token "{token}" is not valid or has expired.', []
-            if blob["used_by"] or any(u["token"] == token for u in uploads):
+            reused = blob["used_by"] and self.settings.resent_uploads == "refuse"
+            if reused or any(u["token"] == token for u in uploads):
                 return f'The upload token "{token}" has already been used.', []
             if not blob["complete"]:
                 received = self.blobs.received(blob)
@@ -56,26 +79,45 @@ class Writes:
                     f"({received} of {blob['content_length']} bytes received).",
                     [],
                 )
-            if any(u["name"] == blob["name"] for u in uploads):
-                return f'The file name "{blob["name"]}" is used more than once.', []
+            name = folder + blob["name"]
+            if any(u["name"] == name for u in uploads):
+                return f'The file name "{name}" is used more than once.', []
             uploads.append(
                 {
                     "token": token,
                     "path": self.blobs.data_path(blob),
-                    "name": blob["name"],
+                    "name": name,
+                    "size": blob["content_length"],
                     "description": item.get("description") or "",
                     "columns": item.get("columns") or [],
                 }
             )
         return None, uploads
 
-    def _add_version(self, call: Call, ds: dict, uploads: list[dict], **kwargs) -> None:
-        fail = self.svc.faults.take(call.method, processing=True) is not None
-        self.store.add_version(
-            ds, creator=call.username or "", uploads=uploads, fail=fail, **kwargs
+    def _add_version(self, call: Call, ds: dict, uploads: list[dict], **kwargs) -> dict:
+        fault = self.svc.faults.take(call.method, phase="processing")
+        end = {
+            None: "ready",
+            "fail_processing": "failed",
+            "stuck_processing": "stuck",
+            "deleted_processing": "deleted",
+            "reprocessing": "reprocessing",
+        }[fault.kind if fault else None]
+        version = self.store.add_version(
+            ds,
+            creator=call.username or "",
+            uploads=uploads,
+            end=end,
+            max_files=self.settings.max_files,
+            max_bytes=self.settings.max_dataset_bytes,
+            **kwargs,
         )
         for upload in uploads:
             self.blobs.mark_used(upload["token"], shapes.ref(ds))
+        return version
+
+    def _over_quota(self, owner: str, extra: int) -> bool:
+        return self.store.private_bytes(owner) + extra > self.settings.private_quota_bytes
 
     # --- CreateDataset ------------------------------------------------------------
     def create_dataset(self, call: Call, body: dict) -> dict:
@@ -90,21 +132,21 @@ class Writes:
             or rules.subtitle_error(body.get("subtitle"))
             or rules.license_error(body.get("licenseName"))
         )
-        if not error and self.store.find(owner, slug):
-            error = (
-                f'The requested slug "{slug}" is already in use by a dataset. '
-                "Please choose another slug."
-            )
+        if not error and self.accounts.has_notebook(owner, slug):
+            raise ApiError(400, rules.BAD_REQUEST)
+        if not error and self.store.find_any(owner, slug):
+            error = rules.slug_taken(slug)
         if not error and self.store.title_taken(owner, title):
-            error = (
-                f'The requested title "{title}" is already in use by a dataset. '
-                "Please choose another title."
-            )
+            error = rules.title_taken(title)
         uploads: list[dict] = []
         if not error:
-            error, uploads = self._resolve_files(call, body.get("files"))
+            error, uploads = self._resolve_files(call, body)
         if error:
             return _refused(error)
+        kept, invalid = self._keywords(body.get("categoryIds"))
+        # isPrivate false is the proto default, so the client leaves it out for --public.
+        private = bool(body.get("isPrivate", False))
+        size = sum(u["size"] for u in uploads)
         ds = self.store.create(
             {
                 "owner": owner,
@@ -113,10 +155,12 @@ class Writes:
                 "subtitle": body.get("subtitle") or "",
                 "description": body.get("description") or "",
                 "license": body["licenseName"],
-                "keywords": list(body.get("categoryIds") or []),
-                # isPrivate false is the default, so the client leaves it out for --public.
-                "is_private": bool(body.get("isPrivate", False)),
+                "keywords": kept,
+                "is_private": private,
                 "creator": call.username,
+                # kaggle-cli #284: over the private quota the create still says ok,
+                # and the dataset then answers 404 everywhere.
+                "hidden": private and self._over_quota(owner, size),
             }
         )
         try:
@@ -124,7 +168,7 @@ class Writes:
         except BaseException:
             self.store.state["datasets"].pop(self.store.key(owner, slug), None)
             raise
-        return self._accepted(ds, call, body.get("categoryIds"))
+        return self._accepted(ds, call, invalid)
 
     # --- CreateDatasetVersion / ...ById -------------------------------------------
     def create_version(self, call: Call, body: dict) -> dict:
@@ -136,9 +180,13 @@ class Writes:
             ds = self.store.find_by_id(int(body.get("id") or 0))
         except (TypeError, ValueError):
             ds = None
+        ds = ds if self.store.visible(ds) else None
         return self._version(call, ds, body.get("body") or {})
 
     def _version(self, call: Call, ds: dict | None, body: dict) -> dict:
+        """A version carries notes, files, directories, subtitle, description and
+        keywords (ApiCreateDatasetVersionRequestBody); title, license and privacy
+        never change by version."""
         if ds is None or not self.svc.can_read(ds, call.username):
             return _refused(rules.UNRESOLVED)
         if not self.svc.can_write(ds, call.username):
@@ -146,45 +194,50 @@ class Writes:
         error = rules.subtitle_error(body.get("subtitle"))
         uploads: list[dict] = []
         if not error:
-            error, uploads = self._resolve_files(call, body.get("files"))
+            error, uploads = self._resolve_files(call, body)
         if error:
             return _refused(error)
-        if body.get("subtitle"):
-            ds["subtitle"] = body["subtitle"]
-        if body.get("description"):
-            ds["description"] = body["description"]
+        if self.settings.version_applies_text:
+            if body.get("subtitle"):
+                ds["subtitle"] = body["subtitle"]
+            if body.get("description"):
+                ds["description"] = body["description"]
+        kept, invalid = self._keywords(body.get("categoryIds"))
         if body.get("categoryIds"):
-            ds["keywords"] = list(body["categoryIds"])
-        self._add_version(
+            ds["keywords"] = kept
+        size = sum(u["size"] for u in uploads)
+        over_quota = ds["is_private"] and self._over_quota(
+            ds["owner"], size - self.store.total_bytes(ds)
+        )
+        version = self._add_version(
             call,
             ds,
             uploads,
             notes=body.get("versionNotes") or "",
             delete_old=bool(body.get("deleteOldVersions")),
         )
-        return self._accepted(ds, call, body.get("categoryIds"))
+        if over_quota and version["end"] == "ready":
+            version.update(end="failed", error="Private dataset quota exceeded")
+            self.store.save()
+        return self._accepted(ds, call, invalid)
 
     # --- UpdateDatasetMetadata ------------------------------------------------------
     def update_metadata(self, call: Call, body: dict) -> dict:
-        """There is no field mask: like Kaggle's proto handler, an omitted field is its
-        default (empty text, no keywords, not private). Title and license, which a
-        dataset cannot be without, are kept when omitted."""
         ds = self.svc.lookup(call, body.get("ownerSlug"), body.get("datasetSlug"))
         if not self.svc.can_write(ds, call.username):
             raise ApiError(403, "You do not have permission to update this dataset.")
         settings = body.get("settings") or {}
-        errors = [
-            e
-            for e in (
-                rules.title_error(settings.get("title") or ds["title"]),
-                rules.subtitle_error(settings.get("subtitle")),
-            )
-            if e
-        ]
+        errors: list[str] = []
+        title = settings.get("title", ds["title"]) or ""
+        errors += [e for e in (rules.title_error(title),) if e]
+        if not errors and self.store.title_taken(ds["owner"], title, besides=ds):
+            errors.append(rules.title_taken(title))
+        subtitle = settings.get("subtitle", ds["subtitle"]) or ""
+        errors += [e for e in (rules.subtitle_error(subtitle),) if e]
         licenses = settings.get("licenses") or []
-        if len(licenses) > 1:
-            errors.append("Please specify exactly one license")
-        elif licenses and rules.license_error(licenses[0].get("name")):
+        if len(licenses) != 1:
+            errors.append(rules.ONE_LICENSE)
+        elif rules.license_error(licenses[0].get("name")):
             errors.append(rules.license_error(licenses[0].get("name")))
         private = bool(settings.get("isPrivate", False))
         if private and not ds["is_private"]:
@@ -194,9 +247,9 @@ class Writes:
             username = person.get("username") or ""
             if username not in self.accounts.users:
                 errors.append(f'Collaborator "{username}" is not a Kaggle user.')
-            role = person.get("role") or "READER"
+            role = str(person.get("role") or "READER").removeprefix("COLLABORATOR_TYPE_")
             collaborators.append(
-                {"username": username, "role": "READER" if role.startswith("COLLAB") else role}
+                {"username": username, "role": role if role in COLLABORATOR_ROLES else "READER"}
             )
         version = self.store.current_version(ds) or ds["versions"][-1]
         files = {f["name"]: f for f in version["files"]}
@@ -211,24 +264,31 @@ class Writes:
             errors.append("The cover image upload is not valid or not complete.")
         if errors:
             return {"errors": errors}
+        kept, _dropped = self._keywords(settings.get("keywords"))
         ds.update(
-            title=settings.get("title") or ds["title"],
-            subtitle=settings.get("subtitle") or "",
-            description=settings.get("description") or "",
+            title=title,
+            subtitle=subtitle,
+            description=settings.get("description", ds["description"]) or "",
             is_private=private,
-            keywords=list(settings.get("keywords") or []),
+            keywords=kept,
             collaborators=collaborators,
-            expected_update_frequency=settings.get("expectedUpdateFrequency") or "",
-            user_specified_sources=settings.get("userSpecifiedSources") or "",
+            license=licenses[0]["name"],
+            expected_update_frequency=settings.get(
+                "expectedUpdateFrequency", ds["expected_update_frequency"]
+            )
+            or "",
+            user_specified_sources=settings.get(
+                "userSpecifiedSources", ds["user_specified_sources"]
+            )
+            or "",
         )
-        if licenses:
-            ds["license"] = licenses[0]["name"]
         if blob is not None:
             ds["image_token"] = blob["token"]
             self.blobs.mark_used(blob["token"], shapes.ref(ds))
         for item in settings.get("data") or []:
             entry = files[item["name"]]
-            entry["description"] = item.get("description") or ""
+            if "description" in item:
+                entry["description"] = item.get("description") or ""
             entry["columns"] = [
                 {
                     "order": i,
@@ -249,3 +309,16 @@ class Writes:
             raise ApiError(403, "You do not have permission to delete this dataset.")
         self.store.delete(ds)
         return {}
+
+
+def _directory_files(directories: list, prefix: str) -> list[tuple[str, dict]]:
+    """Flattens ApiUploadDirectoryInfo trees into (folder path, ApiDatasetNewFile)."""
+    found: list[tuple[str, dict]] = []
+    for directory in directories:
+        name = str((directory or {}).get("name") or "").strip("/")
+        if not name or rules.file_name_error(name):
+            raise ApiError(400, f"Directory name is not valid: {name!r}")
+        folder = f"{prefix}{name}/"
+        found += [(folder, item) for item in directory.get("files") or []]
+        found += _directory_files(directory.get("directories") or [], folder)
+    return found

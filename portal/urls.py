@@ -2,11 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from datasets.views.dashboard import HomeView
+
 from . import views
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", HomeView.as_view(), name="home"),
+    # Readiness at the old address too: monitors already watch /healthz.
+    path("healthz", views.readiness, name="healthz"),
+    path("healthz/live", views.liveness, name="healthz_live"),
+    path("healthz/ready", views.readiness, name="healthz_ready"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

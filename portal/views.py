@@ -1,25 +1,24 @@
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django.views.generic import TemplateView
 
-from datasets.selectors import memberships_of
-
-from .health import health_report
+from . import health
 
 
-class HomeView(TemplateView):
-    template_name = "home.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        if self.request.user.is_authenticated:
-            context["memberships"] = memberships_of(self.request.user)
-        return context
+def _answer(report_and_ok) -> JsonResponse:
+    report, ok = report_and_ok
+    return JsonResponse(report, status=200 if ok else 503)
 
 
 @never_cache
 @require_GET
-def healthz(request):
-    report, healthy = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
+def liveness(request):
+    """The web container's health check: can this process serve (database, broker)?"""
+    return _answer(health.liveness_report())
+
+
+@never_cache
+@require_GET
+def readiness(request):
+    """Monitoring and the dashboard: is work getting done (a worker on every queue)?"""
+    return _answer(health.readiness_report())

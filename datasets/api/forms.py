@@ -3,13 +3,22 @@ from django import forms
 
 from datasets import rules
 
-from .tokens import NAME_MAX
+from .tokens import EXPIRY_CHOICES, NAME_MAX
 
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
         max_length=NAME_MAX,
         help_text="What the token is for, e.g. 'nightly pipeline on the cluster'.",
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires",
+        choices=[("" if days is None else days, label) for days, label in EXPIRY_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial=90,
+        help_text="After this the token no longer opens the API; a pipeline needs a new one.",
     )
 
     def __init__(self, *args, **kwargs):

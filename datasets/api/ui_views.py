@@ -10,7 +10,7 @@ from django.views.generic import FormView, ListView
 from datasets.services.errors import ServiceError
 
 from .forms import ApiTokenForm
-from .tokens import token_create, token_revoke
+from .tokens import expiry_after, token_create, token_revoke
 
 
 class OwnTokensMixin(LoginRequiredMixin):
@@ -31,7 +31,11 @@ class ApiTokenCreateView(OwnTokensMixin, FormView):
 
     def form_valid(self, form):
         try:
-            token, raw = token_create(self.request.user, form.cleaned_data["name"])
+            token, raw = token_create(
+                self.request.user,
+                form.cleaned_data["name"],
+                expires_at=expiry_after(form.cleaned_data["expires_in_days"]),
+            )
         except ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             return self.form_invalid(form)

@@ -4,13 +4,38 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import permissions
 
-from .views import accounts, datasets, docs, files, jobs, review
+from .views import accounts, datasets, docs, files, jobs, labs, review
 
 app_name = "api"
 
 v1 = [
     path("auth/token/", accounts.TokenObtainView.as_view(), name="token"),
     path("labs/", accounts.LabListView.as_view(), name="labs"),
+    # Lab administration (issue 20): members, storage roots, Kaggle accounts.
+    path("labs/<int:pk>/members/", labs.MemberListView.as_view(), name="lab_members"),
+    path(
+        "labs/<int:pk>/members/<int:member_pk>/",
+        labs.MemberDetailView.as_view(),
+        name="lab_member",
+    ),
+    path(
+        "labs/<int:pk>/storage-roots/", labs.StorageRootListView.as_view(), name="lab_storage_roots"
+    ),
+    path(
+        "labs/<int:pk>/storage-roots/<int:root_pk>/",
+        labs.StorageRootDetailView.as_view(),
+        name="lab_storage_root",
+    ),
+    path(
+        "labs/<int:pk>/kaggle-accounts/",
+        labs.KaggleAccountListView.as_view(),
+        name="lab_kaggle_accounts",
+    ),
+    path(
+        "labs/<int:pk>/kaggle-accounts/<int:account_pk>/",
+        labs.KaggleAccountDetailView.as_view(),
+        name="lab_kaggle_account",
+    ),
     path("datasets/", datasets.DatasetListView.as_view(), name="datasets"),
     path("datasets/<int:pk>/", datasets.DatasetDetailView.as_view(), name="dataset"),
     path("datasets/<int:pk>/files/", files.DatasetFileListView.as_view(), name="files"),
@@ -25,6 +50,16 @@ v1 = [
         name="kaggle_metadata",
     ),
     path("datasets/<int:pk>/history/", datasets.DatasetHistoryView.as_view(), name="history"),
+    path(
+        "datasets/<int:pk>/make-public/",
+        datasets.DatasetMakePublicView.as_view(),
+        name="dataset_make_public",
+    ),
+    path(
+        "datasets/<int:pk>/remove-from-kaggle/",
+        datasets.DatasetRemoveFromKaggleView.as_view(),
+        name="dataset_remove_from_kaggle",
+    ),
     path(
         "datasets/<int:pk>/submissions/",
         review.DatasetSubmissionListView.as_view(),

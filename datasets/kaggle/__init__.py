@@ -11,15 +11,20 @@ from django.conf import settings
 
 from datasets import crypto
 
-from .runner import Credentials, KaggleError, run_operation
+from .runner import Credentials, KaggleError, OperationStopped, run_operation
 
 __all__ = [
     "Credentials",
     "KaggleError",
+    "OperationStopped",
     "credentials_for",
     "dataset_create",
+    "dataset_delete",
     "dataset_files",
+    "dataset_read",
     "dataset_state",
+    "dataset_update_metadata",
+    "dataset_upload_file",
     "dataset_version",
     "test_connection",
 ]
@@ -55,7 +60,9 @@ def test_connection(account) -> tuple[bool, str]:
 
 
 def dataset_state(credentials: Credentials, ref: str) -> dict:
-    """{"exists": bool, "status": "ready"|"pending"|..., "current_version_number": int}."""
+    """{"exists": bool, "status": kagglesdk's DatabundleVersionStatus name in lower case
+    ("ready", "blobs_received", ..., "failed", "deleted", "reprocessing"),
+    "current_version_number": int (moves only when a version is ready)}."""
     return run_operation(credentials, {"op": "status", "ref": ref}, stall_timeout=_quick())
 
 
@@ -63,40 +70,99 @@ def dataset_files(credentials: Credentials, ref: str) -> list[dict]:
     return run_operation(credentials, {"op": "files", "ref": ref}, stall_timeout=_quick())["files"]
 
 
-def _publish(credentials, request, tmp_dir, on_progress) -> dict:
-    result = run_operation(credentials, request, tmp_dir=tmp_dir, on_progress=on_progress)
+def dataset_read(credentials: Credentials, ref: str) -> dict:
+    """What Kaggle holds: {"exists", "status" (kagglesdk's DatabundleVersionStatus name,
+    lower case), "current_version_number", "files": [{"name", "size"}] (every page),
+    "metadata": {"title", "subtitle", "description", "licenses", "keywords", "isPrivate",
+    "resources", ...}, "url"}."""
+    return run_operation(credentials, {"op": "read", "ref": ref}, stall_timeout=_quick())
+
+
+def _refusal(reason: str) -> KaggleError:
+    if "already in use" in reason:
+        return KaggleError(
+            "slug_taken",
+            f"{reason} Wharf did not create that dataset: edit the slug or title and "
+            "submit again, or ask the dataset's owner.",
+        )
+    return KaggleError("rejected", f"Kaggle refused the dataset: {reason}")
+
+
+def dataset_upload_file(
+    credentials: Credentials,
+    path: Path,
+    *,
+    tmp_dir: Path,
+    on_progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
+    """Uploads one staged file (StartBlobUpload + the client's resumable PUT) and returns
+    its upload token. Nothing exists on Kaggle until a create/version names the token,
+    so stopping here (should_stop) leaves nothing behind. `tmp_dir` holds the client's
+    resume state: the same folder for the same attempt resumes a broken upload."""
+    request = {"op": "upload", "path": str(path)}
+    result = run_operation(
+        credentials, request, tmp_dir=tmp_dir, on_progress=on_progress, should_stop=should_stop
+    )
+    return result["token"]
+
+
+def _commit(credentials, request, should_stop) -> dict:
+    # The request carries no file data: silence means Kaggle (or the network) hangs.
+    result = run_operation(credentials, request, stall_timeout=_quick(), should_stop=should_stop)
     if "refused" in result:
-        reason = result["refused"]
-        if "already in use" in reason:
-            raise KaggleError(
-                "slug_taken",
-                f"{reason} Wharf did not create that dataset: edit the slug or title and "
-                "submit again, or ask the dataset's owner.",
-            )
-        raise KaggleError("rejected", f"Kaggle refused the dataset: {reason}")
+        raise _refusal(result["refused"])
     return result
 
 
 def dataset_create(
     credentials: Credentials,
-    folder: Path,
+    metadata: dict,
+    files: list[dict],
     *,
     public: bool,
-    tmp_dir: Path | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
-    """Uploads `folder` (files + dataset-metadata.json) as a new dataset: {ref, url}."""
-    request = {"op": "create", "folder": str(folder), "public": bool(public)}
-    return _publish(credentials, request, tmp_dir, on_progress)
+    """CreateDataset naming uploaded files ([{"name", "token"}]) with the whole approved
+    `metadata` (kaggle_metadata): {"ref", "url", "invalid_tags"}. The one call where
+    Kaggle acts; sent once (never the client's re-send with the same tokens)."""
+    request = {"op": "create", "metadata": metadata, "files": files, "public": bool(public)}
+    return _commit(credentials, request, should_stop)
 
 
 def dataset_version(
     credentials: Credentials,
-    folder: Path,
+    metadata: dict,
+    files: list[dict],
     *,
     notes: str,
-    tmp_dir: Path | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    delete_old_versions: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
-    request = {"op": "version", "folder": str(folder), "notes": notes}
-    return _publish(credentials, request, tmp_dir, on_progress)
+    """CreateDatasetVersion (files, notes, subtitle, description, keywords): {"ref",
+    "url", "invalid_tags"}. Title, license and privacy need dataset_update_metadata."""
+    request = {"op": "version", "metadata": metadata, "files": files, "notes": notes,
+               "delete_old_versions": bool(delete_old_versions)}  # fmt: skip
+    return _commit(credentials, request, should_stop)
+
+
+def dataset_update_metadata(credentials: Credentials, ref: str, metadata: dict) -> None:
+    """UpdateDatasetMetadata through the client. `metadata` must be the dataset's whole
+    approved kaggle_metadata(...): the client sends every field, so a missing one is
+    erased and a missing isPrivate means public. Refusals raise KaggleError("rejected")
+    with Kaggle's own message (the client exit(1)s on them)."""
+    if "isPrivate" not in metadata:
+        raise ValueError("dataset_update_metadata needs the whole metadata, isPrivate included")
+    result = run_operation(
+        credentials, {"op": "update_metadata", "ref": ref, "metadata": metadata},
+        stall_timeout=_quick(),
+    )  # fmt: skip
+    if "refused" in result:
+        raise KaggleError("rejected", f"Kaggle refused the metadata update: {result['refused']}")
+
+
+def dataset_delete(credentials: Credentials, ref: str) -> None:
+    """DeleteDataset. Kaggle keeps the slug and title reserved afterwards."""
+    result = run_operation(credentials, {"op": "delete", "ref": ref}, stall_timeout=_quick())
+    if "refused" in result:
+        raise KaggleError("rejected", f"Kaggle refused to delete {ref}: {result['refused']}")

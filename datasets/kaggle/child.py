@@ -84,31 +84,180 @@ def _outcome(response) -> dict:
     status = str(getattr(response, "status", "") or "")
     if error or (status and status.lower() != "ok"):
         return {"refused": error or f"Kaggle answered status {status!r}."}
-    return {"ref": response.ref or "", "url": response.url or ""}
+    return {
+        "ref": response.ref or "",
+        "url": response.url or "",
+        "invalid_tags": list(getattr(response, "invalid_tags", None) or []),
+    }
+
+
+def op_upload(api, request) -> dict:
+    """One file: StartBlobUpload, then the client's resumable PUT. The resume state lives
+    under TMPDIR, which the parent keeps per attempt, so a retried upload resumes."""
+    from kaggle.api.kaggle_api_extended import ApiBlobType, ResumableUploadContext
+
+    with ResumableUploadContext() as context:
+        token = api._upload_blob(request["path"], True, ApiBlobType.DATASET, context)
+    if not token:
+        raise ValueError("Upload unsuccessful: " + os.path.basename(request["path"]))
+    return {"token": token}
+
+
+def _new_files(api, files: list[dict], resources: list[dict]) -> list:
+    """The files part of a create/version request, as the client's upload_files builds it
+    (description and columns taken from the matching resource)."""
+    from kaggle.api.kaggle_api_extended import ApiDatasetColumn, ApiDatasetNewFile
+
+    by_path = {r.get("path"): r for r in resources or []}
+    out = []
+    for item in files:
+        new_file = ApiDatasetNewFile()
+        new_file.token = item["token"]
+        resource = by_path.get(item["name"]) or {}
+        new_file.description = resource.get("description")
+        fields = (resource.get("schema") or {}).get("fields") or []
+        if fields:
+            columns = []
+            for order, field in enumerate(fields):
+                column = api.process_column(field)
+                column.order = order
+                columns.append(ApiDatasetColumn.from_dict(column.to_dict()))
+            new_file.columns = columns
+        out.append(new_file)
+    return out
 
 
 def op_create(api, request) -> dict:
-    response = api.dataset_create_new(
-        request["folder"], public=request["public"], quiet=True, dir_mode="skip"
-    )
-    return _outcome(response)
+    """CreateDataset with tokens already uploaded: the one call where Kaggle acts. Sent
+    once, without the client's with_retry (which re-sends the same tokens after a dropped
+    connection); the parent looks at Kaggle before it ever sends again."""
+    from kaggle.api.kaggle_api_extended import ApiCreateDatasetRequest
+
+    meta = request["metadata"]
+    owner_slug, dataset_slug = meta["id"].split("/")
+    body = ApiCreateDatasetRequest()
+    body.title = meta["title"]
+    body.slug = dataset_slug
+    body.owner_slug = owner_slug
+    body.license_name = meta["licenses"][0]["name"]
+    body.subtitle = meta.get("subtitle")
+    body.description = meta.get("description")
+    body.files = _new_files(api, request["files"], meta.get("resources"))
+    body.is_private = not request["public"]
+    body.category_ids = list(meta.get("keywords") or [])
+    with api.build_kaggle_client() as client:
+        return _outcome(client.datasets.dataset_api_client.create_dataset(body))
 
 
 def op_version(api, request) -> dict:
-    response = api.dataset_create_version(
-        request["folder"], request["notes"], quiet=True, dir_mode="skip"
+    from kaggle.api.kaggle_api_extended import (
+        ApiCreateDatasetVersionRequest,
+        ApiCreateDatasetVersionRequestBody,
     )
-    return _outcome(response)
+
+    meta = request["metadata"]
+    owner_slug, dataset_slug = meta["id"].split("/")
+    body = ApiCreateDatasetVersionRequestBody()
+    body.version_notes = request["notes"]
+    body.subtitle = meta.get("subtitle")
+    body.description = meta.get("description")
+    body.files = _new_files(api, request["files"], meta.get("resources"))
+    body.category_ids = list(meta.get("keywords") or [])
+    body.delete_old_versions = bool(request.get("delete_old_versions"))
+    call = ApiCreateDatasetVersionRequest()
+    call.owner_slug, call.dataset_slug, call.body = owner_slug, dataset_slug, body
+    with api.build_kaggle_client() as client:
+        return _outcome(client.datasets.dataset_api_client.create_dataset_version(call))
 
 
-def op_files(api, request) -> dict:
-    response = api.dataset_list_files(request["ref"], page_size=200)
-    files = getattr(response, "dataset_files", None) or []
-    return {"files": [{"name": f.name, "size": f.total_bytes} for f in files]}
+def op_update_metadata(api, request) -> dict:
+    """The client's own `dataset_metadata_update` (so Kaggle gets exactly what the CLI
+    sends). It prints Kaggle's errors and calls exit(1): both are caught here and the
+    printed text becomes the refusal, so it never reads as a credentials problem."""
+    import contextlib
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        with open(os.path.join(folder, "dataset-metadata.json"), "w") as fh:
+            json.dump(request["metadata"], fh)
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                api.dataset_metadata_update(request["ref"], folder)
+        except SystemExit:
+            reason = printed.getvalue().strip() or "Kaggle refused the metadata update."
+            return {"refused": reason}
+    return {"ok": True}
 
 
-OPS = {"test": op_test, "status": op_status, "create": op_create, "version": op_version,
-       "files": op_files}  # fmt: skip
+def op_read(api, request) -> dict:
+    """Everything Wharf compares after a publish: status, version, every file (all pages)
+    and the metadata as Kaggle holds it."""
+    from kaggle.api.kaggle_api_extended import ApiGetDatasetMetadataRequest
+
+    state = op_status(api, request)
+    if not state["exists"]:
+        return {"exists": False, "status": "", "current_version_number": None, "files": [],
+                "metadata": {}, "url": ""}  # fmt: skip
+    files = _all_files(api, request)["files"]
+    owner_slug, dataset_slug = request["ref"].split("/")[:2]
+    metadata_request = ApiGetDatasetMetadataRequest()
+    metadata_request.owner_slug, metadata_request.dataset_slug = owner_slug, dataset_slug
+    with api.build_kaggle_client() as client:
+        answer = client.datasets.dataset_api_client.get_dataset_metadata(metadata_request)
+    if answer.error_message:
+        raise ValueError(answer.error_message)
+    info = answer.info.to_dict() if answer.info else {}
+    metadata = {
+        "title": info.get("title") or "",
+        "subtitle": info.get("subtitle") or "",
+        "description": info.get("description") or "",
+        "licenses": [{"name": x.get("name")} for x in info.get("licenses") or []],
+        "keywords": list(info.get("keywords") or []),
+        "isPrivate": bool(info.get("isPrivate")),
+        "resources": [
+            {
+                "path": d.get("name"),
+                "description": d.get("description") or "",
+                **({"schema": {"fields": d["columns"]}} if d.get("columns") else {}),
+            }
+            for d in info.get("data") or []
+        ],
+        "expectedUpdateFrequency": info.get("expectedUpdateFrequency") or "",
+        "userSpecifiedSources": info.get("userSpecifiedSources") or "",
+    }
+    return {**state, "files": files, "metadata": metadata,
+            "url": f"https://www.kaggle.com/datasets/{request['ref']}"}  # fmt: skip
+
+
+def op_delete(api, request) -> dict:
+    from kaggle.api.kaggle_api_extended import ApiDeleteDatasetRequest
+
+    owner_slug, dataset_slug = request["ref"].split("/")[:2]
+    call = ApiDeleteDatasetRequest()
+    call.owner_slug, call.dataset_slug = owner_slug, dataset_slug
+    with api.build_kaggle_client() as client:
+        answer = client.datasets.dataset_api_client.delete_dataset(call)
+    if getattr(answer, "error", None):
+        return {"refused": answer.error}
+    return {"ok": True}
+
+
+def _all_files(api, request) -> dict:
+    files, token = [], None
+    while True:
+        response = api.dataset_list_files(request["ref"], page_token=token, page_size=200)
+        files += [{"name": f.name, "size": f.total_bytes}
+                  for f in getattr(response, "dataset_files", None) or []]  # fmt: skip
+        token = getattr(response, "next_page_token", None)
+        if not token:
+            return {"files": files}
+
+
+OPS = {"test": op_test, "status": op_status, "upload": op_upload, "create": op_create,
+       "version": op_version, "update_metadata": op_update_metadata, "read": op_read,
+       "delete": op_delete, "files": _all_files}  # fmt: skip
 
 
 def describe_error(exc: BaseException) -> dict:

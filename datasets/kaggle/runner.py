@@ -38,6 +38,10 @@ class KaggleError(Exception):
         self.transient, self.retry_after = transient, retry_after
 
 
+class OperationStopped(Exception):
+    """The caller's `should_stop()` said stop: the client child was killed mid-call."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     owner_slug: str
@@ -73,8 +77,11 @@ def run_operation(
     tmp_dir: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
     stall_timeout: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
-    """Runs `request` ({"op": ..., ...}) with these credentials; returns the result dict."""
+    """Runs `request` ({"op": ..., ...}) with these credentials; returns the result dict.
+    `should_stop()` is asked four times a second: True kills the child (its process
+    group) and raises OperationStopped, so a cancelled or fenced-off job stops at once."""
     stall_timeout = stall_timeout or settings.KAGGLE_STALL_TIMEOUT
     config_dir = Path(tempfile.mkdtemp(prefix="wharf-kaggle-"))
     own_tmp = tmp_dir is None
@@ -96,7 +103,7 @@ def run_operation(
         process.stdin.write(json.dumps(request).encode())
         process.stdin.close()
         try:
-            outcome = _read_events(process, read_fd, on_progress, stall_timeout)
+            outcome = _read_events(process, read_fd, on_progress, stall_timeout, should_stop)
         except BaseException:
             # A time limit or a cancel interrupts the wait: the client must not go on
             # uploading (or creating) on its own.
@@ -126,12 +133,15 @@ def run_operation(
     raise error_from(outcome["error"], credentials)
 
 
-def _read_events(process, read_fd, on_progress, stall_timeout) -> dict:
+def _read_events(process, read_fd, on_progress, stall_timeout, should_stop=None) -> dict:
     buffer = b""
     last_sign = time.monotonic()
     outcome: dict = {}
     while True:
-        ready, _, _ = select.select([read_fd], [], [], 1.0)
+        if should_stop is not None and should_stop():
+            _kill(process)
+            raise OperationStopped
+        ready, _, _ = select.select([read_fd], [], [], 0.25)
         if ready:
             chunk = os.read(read_fd, 65536)
             if not chunk:

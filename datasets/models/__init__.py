@@ -21,6 +21,7 @@ from .datasets import (
     SubmissionState,
     upload_to,
 )
+from .invitations import Invitation
 from .labs import (
     ApiToken,
     CredentialKind,
@@ -31,12 +32,14 @@ from .labs import (
     Role,
     StorageRoot,
 )
-from .publishing import Event, JobState, PublishJob
+from .publishing import Event, JobPlan, JobState, PublishJob
 from .scans import LabPattern, ScanState, SubmissionScan
 
 __all__ = [
     "ApiToken", "CheckResult", "Comment", "CredentialKind", "Dataset", "DatasetFile",
-    "DatasetSchedule", "DatasetStatus", "DeliveryState", "Event", "FileKind", "JobState",
+    "DatasetSchedule", "DatasetStatus", "DeliveryState", "Event", "FileKind", "Invitation",
+    "JobPlan",
+    "JobState",
     "KaggleAccount", "Lab", "LabPattern", "Membership", "Packaging", "Profile", "PublishJob",
     "Role", "ScanState", "SchedulePolicy", "Source", "StorageRoot", "Submission", "SubmissionScan",
     "SubmissionState", "Webhook", "WebhookAction", "WebhookDelivery", "upload_to",

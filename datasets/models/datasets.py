@@ -16,6 +16,8 @@ class DatasetStatus(models.TextChoices):
     PUBLISHING = "publishing", "Publishing"
     PUBLISHED = "published", "Published"
     FAILED = "failed", "Failed"
+    # Removed from Kaggle: kept with its whole history, its slug and title reserved.
+    ARCHIVED = "archived", "Archived (removed from Kaggle)"
 
     @classmethod
     def editable(cls) -> set[str]:
@@ -55,6 +57,9 @@ class Dataset(models.Model):
         max_length=20, choices=DatasetStatus.choices, default=DatasetStatus.DRAFT
     )
     latest_version = models.PositiveIntegerField(null=True, blank=True)
+    # Kaggle's number for the latest version (they drift apart: a failed processing
+    # consumes a Kaggle number, a metadata-only publish consumes none); shown side by side.
+    kaggle_version = models.PositiveIntegerField(null=True, blank=True)
     kaggle_url = models.URLField(blank=True)
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_event_action = models.CharField(max_length=60, blank=True)
@@ -122,6 +127,11 @@ class DatasetFile(models.Model):
     size = models.BigIntegerField(default=0)
     entry_count = models.PositiveIntegerField(default=1)
     sha256 = models.CharField(max_length=64, blank=True)
+    # A CSV/TSV's columns (datasets.tabular), inferred when added, described by people.
+    columns = models.JSONField(default=list, blank=True)
+    columns_error = models.CharField(max_length=300, blank=True)
+    # A folder's tabular entries: {relpath: columns}.
+    entry_columns = models.JSONField(default=dict, blank=True)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -179,6 +189,9 @@ class Submission(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
     approved_by_policy = models.CharField(max_length=30, blank=True)
+    # Frictionless validation of each tabular file (datasets.services.data_checks):
+    # {"state": pending|running|done|failed, "files": [report, ...], "error": str}.
+    data_checks = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

@@ -1,7 +1,12 @@
 """Labs and their members, Kaggle accounts, storage roots; people's API tokens and settings."""
 
 from django.conf import settings
-from django.db import models
+from django.core import checks
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, models
+from django.utils import timezone
+
+from datasets import storage
 
 
 class Role(models.TextChoices):
@@ -16,6 +21,17 @@ class Lab(models.Model):
     allow_self_approval = models.BooleanField(
         default=False,
         help_text="Let an engineer approve a submission they made themselves.",
+    )
+    allow_hard_links = models.BooleanField(
+        default=False,
+        help_text="Accept files on lab storage that have more than one hard link. Off by "
+        "default: a hard link can make a file from outside a storage root look like it is "
+        "inside. Turn on only where no one can link other people's files into the roots.",
+    )
+    data_checks_block = models.BooleanField(
+        default=False,
+        help_text="Refuse approval while a tabular file of the submission fails its data "
+        "checks (datasets.tabular). Off: the reviewer is warned and may approve.",
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="labs"
@@ -117,6 +133,61 @@ class StorageRoot(models.Model):
     def __str__(self):
         return f"{self.name} ({self.path})"
 
+    def clean(self):
+        """The one rule for a root, whoever registers it (service, ModelForm, admin, API):
+        an existing folder where roots may be, apart from every other lab's roots."""
+        super().clean()
+        try:
+            self.path = storage.check_root_path(self.path)
+        except ValidationError as exc:
+            raise ValidationError({"path": exc.messages}) from None
+        if self.lab_id is None:
+            return
+        others = StorageRoot.objects.exclude(lab_id=self.lab_id).select_related("lab")
+        for other in others.exclude(pk=self.pk).order_by("pk"):
+            if storage.paths_overlap(self.path, other.path):
+                raise ValidationError(
+                    {
+                        "path": f"{self.path} {storage.describe_overlap(self.path, other.path)} "
+                        f"the storage root '{other.name}' of {other.lab.name}. The roots of "
+                        "different labs must not overlap, or one lab could publish the "
+                        "other's files: pick a folder apart from it."
+                    },
+                    code="root_overlap",
+                )
+
+    @classmethod
+    def overlaps(cls) -> list[tuple["StorageRoot", "StorageRoot"]]:
+        """Pairs of roots of different labs that overlap now (registered before the rule,
+        or made so since by a symlink or a move on disk)."""
+        roots = list(cls.objects.select_related("lab").order_by("pk"))
+        return [
+            (a, b)
+            for i, a in enumerate(roots)
+            for b in roots[i + 1 :]
+            if a.lab_id != b.lab_id and storage.paths_overlap(a.path, b.path)
+        ]
+
+
+@checks.register(checks.Tags.security)
+def check_storage_roots_apart(app_configs=None, **kwargs):
+    """`manage.py check` reports roots of different labs that overlap."""
+    try:
+        pairs = StorageRoot.overlaps()
+    except DatabaseError:  # no tables yet (before migrate): nothing to report
+        return []
+    return [
+        checks.Error(
+            f"Storage root '{a.name}' of {a.lab.name} ({a.path}) "
+            f"{storage.describe_overlap(a.path, b.path)} '{b.name}' of {b.lab.name} ({b.path}).",
+            hint="Delete or move one of them (admin: Storage roots). Until then Wharf reads "
+            "no file where they overlap, for either lab.",
+            obj=a,
+            id="wharf.E001",
+        )
+        for a, b in pairs
+    ]
+
 
 # --- People: API tokens and preferences ---------------------------------------------
 
@@ -133,12 +204,19 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the token no longer opens the API."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
 class Profile(models.Model):

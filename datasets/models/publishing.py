@@ -32,6 +32,15 @@ class JobState(models.TextChoices):
         return [cls.PUBLISHED, cls.SKIPPED, cls.FAILED, cls.CANCELLED]
 
 
+class JobPlan(models.TextChoices):
+    """What the job asks Kaggle to do, decided once the files are compared with the last
+    published version."""
+
+    VERSION = "version", "New version"
+    METADATA = "metadata", "Metadata update"
+    VERSION_METADATA = "version_metadata", "New version, then metadata update"
+
+
 class PublishJob(models.Model):
     """One attempt to publish an approved submission; a retry is a new job."""
 
@@ -46,6 +55,8 @@ class PublishJob(models.Model):
     bytes_total = models.BigIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # Also the fencing token: each claim starts attempt N+1, and every worker-side write
+    # filters on the attempt it was given, so a worker that lost the job changes nothing.
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker claimed it.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -67,6 +78,16 @@ class PublishJob(models.Model):
     # attempt can tell whether Kaggle may already have it (and never makes a second one).
     publish_requested_at = models.DateTimeField(null=True, blank=True)
     kaggle_version_before = models.PositiveIntegerField(null=True, blank=True)
+    kaggle_status_before = models.CharField(max_length=40, blank=True)
+    plan = models.CharField(max_length=20, choices=JobPlan.choices, blank=True)
+    # The metadata update is the second step of a files-and-metadata job (or the only
+    # step of a metadata-only one); recorded so a re-run finishes it and nothing else.
+    metadata_requested_at = models.DateTimeField(null=True, blank=True)
+    metadata_updated_at = models.DateTimeField(null=True, blank=True)
+    # Read back from Kaggle once processing is ready: one line per difference with what
+    # was approved (datasets.reconcile), and the keywords Kaggle did not take.
+    differences = models.JSONField(default=list, blank=True)
+    invalid_tags = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -89,6 +110,39 @@ class PublishJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in JobState.active()
+
+    @property
+    def kaggle_acting(self) -> bool:
+        """Kaggle may already be acting on this job's request: too late to cancel."""
+        return bool(self.publish_requested_at or self.metadata_requested_at)
+
+    @property
+    def cancel_refusal(self) -> str:
+        """Why a cancel is refused now ("" when it would be accepted)."""
+        if self.state not in JobState.active():
+            return f"This job is {self.get_state_display().lower()}; there is nothing to cancel."
+        if self.publish_requested_at:
+            if self.kaggle_version_before is None:
+                doing = "creating the dataset"
+            else:
+                doing = f"creating version {self.kaggle_version_before + 1}"
+            return f"Kaggle is already {doing}; it cannot be stopped from Wharf."
+        if self.metadata_requested_at:
+            return "Kaggle is already updating the metadata; it cannot be stopped from Wharf."
+        return ""
+
+    @property
+    def can_cancel(self) -> bool:
+        return not self.cancel_requested and not self.cancel_refusal
+
+    @property
+    def outcome_label(self) -> str:
+        """What happened on Kaggle, in words ("metadata updated" for a metadata-only job)."""
+        if self.state == JobState.PUBLISHED and self.plan == JobPlan.METADATA:
+            return "metadata updated"
+        if self.state == JobState.PUBLISHED and self.differences:
+            return "published with differences"
+        return self.get_state_display().lower()
 
     @property
     def progress_percent(self) -> int:

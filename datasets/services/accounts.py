@@ -1,9 +1,6 @@
 """A lab's Kaggle accounts and storage roots: engineers only."""
 
-import os
-from pathlib import Path
-
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -126,34 +123,37 @@ def credentials_rotate_key() -> int:
     return count
 
 
-def _check_root_path(path: str) -> str:
-    path = (path or "").strip()
-    if not path.startswith("/"):
-        raise ServiceError(
-            "Give the absolute path of the folder, e.g. /lab-storage/project.", field="path"
-        )
-    real = os.path.realpath(path)
-    if not Path(real).is_dir():
-        raise ServiceError(f"{path} is not an existing folder on the Wharf servers.", field="path")
-    allowed = [os.path.realpath(p) for p in settings.STORAGE_ROOTS_ALLOWED_UNDER]
-    if not any(real == a or real.startswith(a.rstrip("/") + "/") for a in allowed):
-        where = ", ".join(allowed) or "nowhere (set WHARF_STORAGE_ROOTS_ALLOWED_UNDER)"
-        raise ServiceError(f"Storage roots must be inside {where}.", field="path")
-    return real
+def _service_error(exc: ValidationError) -> ServiceError:
+    field, messages = next(iter(exc.message_dict.items()), ("path", exc.messages))
+    if field == "__all__":  # the (lab, name) and (lab, path) unique constraints
+        field = "path"
+    return ServiceError(messages[0], code="storage_root", field=field)
 
 
 def storage_root_create(lab: Lab, *, actor, name: str, path: str) -> StorageRoot:
+    """Registers a root. The rules are the model's (StorageRoot.clean: an existing folder
+    where roots may be, apart from every other lab's roots), so the admin and any form
+    apply the same ones."""
     _require_engineer(actor, lab)
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ServiceError("Name the root (up to 80 characters).", field="name")
-    real = _check_root_path(path)
+    root = StorageRoot(lab=lab, name=name, path=(path or "").strip(), created_by=actor)
     try:
         with transaction.atomic():
-            root = StorageRoot.objects.create(lab=lab, name=name, path=real, created_by=actor)
+            # Two labs registering overlapping roots at the same moment: locking every lab
+            # row serialises registrations, so the second one sees the first.
+            list(Lab.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+            root.full_clean(exclude=["created_by"])
+            root.save()
             event_record(
-                "storage_root.created", lab=lab, actor=actor, data={"name": name, "path": real}
+                "storage_root.created",
+                lab=lab,
+                actor=actor,
+                data={"name": name, "path": root.path},
             )
+    except ValidationError as exc:
+        raise _service_error(exc) from None
     except IntegrityError:
         raise ServiceError(
             "The lab already has a root with that name or path.", field="path"

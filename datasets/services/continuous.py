@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from datasets import changes, storage
+from datasets import changes, notifications, storage
 from datasets.models import (
     CheckResult,
     DatasetSchedule,
@@ -216,6 +216,8 @@ def _auto_approve(schedule: DatasetSchedule, submission: Submission, attempt: in
                 submission=submission,
                 data={"number": submission.number, "policy": POLICY, "reason": exc.message},
             )
+            # Only now does it wait for a person (the submit did not say so).
+            transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
         return Outcome(
             R.BLOCKED,
             f"Version {submission.number} was not approved automatically: {exc.message}",

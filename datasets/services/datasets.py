@@ -3,24 +3,13 @@
 from django.db import IntegrityError, transaction
 
 from datasets import rules
+from datasets.metadata import EDITABLE_FIELDS
 from datasets.models import Dataset, DatasetStatus, KaggleAccount, Lab
 from datasets.selectors import role_in
 
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
-
-EDITABLE_FIELDS = (
-    "kaggle_account",
-    "slug",
-    "title",
-    "subtitle",
-    "description",
-    "license",
-    "keywords",
-    "is_private",
-    "source",
-    "folder_packaging",
-)
+from .lifecycle import dataset_was_public, public_to_private_refusal
 
 
 def _require_member(actor, lab: Lab) -> str:
@@ -44,6 +33,22 @@ def _check_unique_slug(owner_slug: str, slug: str, exclude_pk: int | None = None
             f"{owner_slug}/{slug} is already registered in Wharf; choose another slug.",
             code="slug_taken",
             field="slug",
+        )
+
+
+def _check_title_free(owner_slug: str, title: str, exclude_pk: int | None = None) -> None:
+    """Kaggle keeps the title of a dataset it deleted: so does Wharf (the archived row)."""
+    clash = Dataset.objects.filter(
+        owner_slug=owner_slug, title__iexact=(title or "").strip(), status=DatasetStatus.ARCHIVED
+    )
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ServiceError(
+            f"The title “{title}” stays reserved on Kaggle by {owner_slug}'s dataset that was "
+            "removed; choose another title.",
+            code="title_taken",
+            field="title",
         )
 
 
@@ -79,6 +84,7 @@ def dataset_create(*, actor, lab: Lab, **fields) -> Dataset:
         raise ServiceError("Choose the Kaggle account to publish under.", field="kaggle_account")
     owner_slug = account.owner_slug
     _check_unique_slug(owner_slug, fields["slug"])
+    _check_title_free(owner_slug, fields.get("title", ""))
     try:
         with transaction.atomic():
             dataset = Dataset.objects.create(
@@ -127,8 +133,10 @@ def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
             raise Conflict("The slug of a published dataset cannot change.", code="slug_fixed")
         if "slug" in fields or "kaggle_account" in fields:
             _check_unique_slug(dataset.owner_slug, fields.get("slug", dataset.slug), dataset.pk)
-        if dataset.latest_version and dataset_was_public(dataset) and fields.get("is_private"):
-            raise Conflict("This dataset is public on Kaggle; Kaggle cannot make it private again.")
+        if fields.get("is_private") and dataset.latest_version and dataset_was_public(dataset):
+            raise public_to_private_refusal()
+        if "title" in fields and fields["title"] != dataset.title:
+            _check_title_free(dataset.owner_slug, fields["title"], dataset.pk)
         changed = {}
         for name, value in fields.items():
             old = getattr(dataset, name)
@@ -144,11 +152,6 @@ def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
     return dataset
 
 
-def dataset_was_public(dataset: Dataset) -> bool:
-    """Whether a published version went out public (then it can never be private)."""
-    return dataset.submissions.filter(
-        state="approved", metadata__is_private=False, jobs__state="published"
-    ).exists()
 
 
 def dataset_delete(dataset: Dataset, *, actor) -> None:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 
-from datasets import rules, storage
+from datasets import rules, storage, tabular
 from datasets.models import Dataset, DatasetFile, FileKind, StorageRoot
 
 from .datasets import _require_member, ensure_editable
@@ -48,6 +48,24 @@ def _check_description(text: str) -> str:
     return text
 
 
+def _measure(real, relpath: str) -> tuple[str, int, int]:
+    """(kind, size, entry count) of a resolved storage file or folder. A folder's every
+    name must pass the rules staging and Kaggle apply (datasets.rules), checked in the
+    same walk that sums its size."""
+    if not real.is_dir():
+        return "file", real.stat().st_size, 1
+    totals = [0, 0]
+
+    def counted():
+        for entry in storage.walk_folder(real):
+            totals[0] += entry.size
+            totals[1] += 1
+            yield entry.relpath
+
+    rules.check_folder_entries(counted(), f"The folder '{relpath}'")
+    return "folder", totals[0], totals[1]
+
+
 def file_add_upload(
     dataset: Dataset, *, actor, uploaded_file, path: str = "", description: str = ""
 ) -> DatasetFile:
@@ -82,6 +100,8 @@ def file_add_upload(
             )
             # FileSystemStorage moves a temporary upload into place (no second copy).
             item.upload.save(name, uploaded_file, save=False)
+            for field, value in tabular.inferred_fields(name, item.upload.path, "file").items():
+                setattr(item, field, value)
             item.save()
             event_record(
                 "file.added",
@@ -116,10 +136,12 @@ def file_add_storage(
         # People paste the full path they see on the cluster; inside the root, that is fine.
         relpath = relpath[len(root_prefix) :]
     try:
-        real = storage.resolve_under_root(storage_root.path, relpath)
-        kind, size, count, _mtime = storage.describe(real)
+        real = storage.resolve_under_root(storage_root.path, relpath, lab_id=dataset.lab_id)
+        kind, size, count = _measure(real, relpath)
     except storage.UnsafePath as exc:
         raise ServiceError(str(exc), code="unsafe_path", field="storage_path") from None
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0], code="file_name", field="storage_path") from None
     if kind == "file" and size == 0:
         raise ServiceError(
             f"'{relpath}' is empty (0 bytes).", code="file_empty", field="storage_path"
@@ -142,6 +164,7 @@ def file_add_storage(
                 size=size,
                 entry_count=count,
                 added_by=actor,
+                **tabular.inferred_fields(name, real, kind),
             )
             event_record(
                 "file.added",
@@ -164,8 +187,14 @@ def file_add_storage(
 
 
 def file_update(
-    item: DatasetFile, *, actor, path: str | None = None, description: str | None = None
+    item: DatasetFile,
+    *,
+    actor,
+    path: str | None = None,
+    description: str | None = None,
+    columns: list[dict] | None = None,
 ) -> DatasetFile:
+    """`columns`: the researcher's type and description for each column, in order."""
     dataset = item.dataset
     _require_member(actor, dataset.lab)
     ensure_editable(dataset)
@@ -176,6 +205,14 @@ def file_update(
     if description is not None and description != item.description:
         item.description = _check_description(description)
         changed.append("description")
+    if columns is not None:
+        try:
+            cleaned = tabular.clean_columns(item.columns, columns)
+        except tabular.TabularError as exc:
+            raise ServiceError(str(exc), code="columns", field="columns") from None
+        if cleaned != item.columns:
+            item.columns = cleaned
+            changed.append("columns")
     if changed:
         with transaction.atomic():
             item.save()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from datasets import notifications, rules, storage
-from datasets.metadata import dataset_snapshot
+from datasets.metadata import dataset_snapshot, file_entry
 from datasets.models import (
     Comment,
     Dataset,
@@ -18,15 +18,20 @@ from datasets.models import (
 )
 from datasets.selectors import is_engineer
 
+from .data_checks import data_checks_gate, data_checks_prepare, data_checks_request
 from .datasets import _require_member, ensure_editable
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
 from .scans import scan_gate, scan_prepare, scan_request
 
+# The snapshot key (Submission.metadata) of the researcher's request that Kaggle delete
+# the older versions when this one is published (kagglesdk deleteOldVersions).
+DELETE_OLD_VERSIONS = "delete_old_versions"
+
 
 def _freeze_file(item) -> dict:
     """One file list entry, read from disk now (outside any transaction)."""
-    entry = {"path": item.path, "kind": item.kind, "description": item.description}
+    entry = file_entry(item)
     if item.storage_root_id:
         root = item.storage_root
         try:
@@ -67,10 +72,18 @@ def _freeze_file(item) -> dict:
 
 
 def submission_submit(
-    dataset: Dataset, *, actor, version_notes: str = "", system: str = ""
+    dataset: Dataset,
+    *,
+    actor,
+    version_notes: str = "",
+    system: str = "",
+    delete_old_versions: bool = False,
 ) -> Submission:
     """`system` names what submits when no person does (e.g. "schedule": a dataset's
-    schedule saw its files change); the actor is then None and the event says so."""
+    schedule saw its files change); the actor is then None and the event says so.
+    `delete_old_versions` asks Kaggle to delete the older versions when this one is
+    published (for quota); frozen in the snapshot under DELETE_OLD_VERSIONS, so the
+    engineer reviews it and the pipeline reads it from there."""
     if system:
         if actor is not None:
             raise ValueError("A system submission has no actor.")
@@ -94,6 +107,7 @@ def submission_submit(
         )
     files = [_freeze_file(item) for item in items]
     scanned = scan_prepare(dataset, files)  # a small version is scanned now (issue 9)
+    checked = data_checks_prepare(files)  # likewise its tabular files' data checks
     try:
         with transaction.atomic():
             locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -103,7 +117,10 @@ def submission_submit(
             submission = Submission.objects.create(
                 dataset=locked,
                 number=(locked.latest_version or 0) + 1,
-                metadata=dataset_snapshot(locked),
+                metadata={
+                    **dataset_snapshot(locked),
+                    DELETE_OLD_VERSIONS: bool(delete_old_versions and locked.latest_version),
+                },
                 files=files,
                 total_bytes=sum(f["size"] for f in files),
                 file_count=len(files),
@@ -121,13 +138,23 @@ def submission_submit(
                     "files": len(files),
                     "bytes": submission.total_bytes,
                     **({"by": system} if system else {}),
+                    **({"delete_old_versions": True} if delete_old_versions else {}),
                 },
             )
             scan_request(submission, result=scanned)
-            transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
+            data_checks_request(submission, result=checked)
+            if not (system and _policy_may_approve(locked)):
+                # A version the policy may approve waits for nobody: it is told about only
+                # if the policy refuses it (services.continuous).
+                transaction.on_commit(lambda: notifications.submission_submitted(submission.pk))
     except IntegrityError:
         raise Conflict("This dataset already has a submission waiting for review.") from None
     return submission
+
+
+def _policy_may_approve(dataset: Dataset) -> bool:
+    schedule = getattr(dataset, "schedule", None)  # the reverse one-to-one may be absent
+    return bool(schedule is not None and schedule.is_auto_approve)
 
 
 def _status_after_review_closed(dataset: Dataset) -> str:
@@ -215,6 +242,7 @@ def submission_approve(
         )
     note = (note or "").strip()[:5000]
     with transaction.atomic():
+        data_checks_gate(submission)
         acknowledged = scan_gate(submission, acknowledge_findings=acknowledge_findings, note=note)
         _close(
             submission, SubmissionState.APPROVED, actor=actor, reviewed_by=actor, review_note=note
@@ -268,6 +296,7 @@ def submission_approve_by_policy(submission: Submission, *, policy: str):
         )
     note = f"Approved by policy ({policy}), not by a person."
     with transaction.atomic():
+        data_checks_gate(submission)
         _close(
             submission,
             SubmissionState.APPROVED,

@@ -85,11 +85,12 @@ def scan_prepare(dataset: Dataset, files: list[dict]) -> scanning.ScanResult | N
 
 def _enqueue(submission_id: int) -> None:
     from datasets.tasks import scan_submission
+    from portal.celery import enqueue
 
-    try:
-        scan_submission.delay(submission_id)
-    except Exception:  # the broker is down: the scan stays pending, re-run offers a way out
-        log.warning("scan of submission %s could not be queued", submission_id, exc_info=True)
+    # Bounded (portal.celery.enqueue): a frozen broker must not hold the submit request.
+    if enqueue(scan_submission, submission_id) is None:
+        # The broker is down: the scan stays pending, re-run offers a way out.
+        log.warning("scan of submission %s could not be queued", submission_id)
 
 
 def _result_fields(result: scanning.ScanResult, state: str = ScanState.DONE) -> dict:

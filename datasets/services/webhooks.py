@@ -6,9 +6,10 @@ it commits (a rolled-back change is never announced). Each attempt is its own
 WebhookDelivery row; a failed attempt that may succeed later (no answer, 429, 5xx) is
 tried again with exponential backoff, up to WHARF_WEBHOOK_MAX_ATTEMPTS."""
 
+import base64
+import binascii
 import json
 import logging
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,8 +18,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from datasets import crypto, webhooks
-from datasets.models import DeliveryState, Lab, Webhook, WebhookAction, WebhookDelivery
+from datasets.models import (
+    DeliveryState,
+    JobState,
+    Lab,
+    Webhook,
+    WebhookAction,
+    WebhookDelivery,
+)
 from datasets.selectors import is_engineer
+from datasets.versions import version_label, version_numbers
 from portal.celery import enqueue
 
 from .errors import Forbidden, ServiceError
@@ -49,12 +58,27 @@ def _clean(url: str, events, name: str) -> tuple[str, list[str], str]:
     return url, events, name
 
 
+def _standard_secret(secret: str) -> bool:
+    """A `whsec_` secret must decode the way every Standard Webhooks library decodes it."""
+    try:
+        key = base64.b64decode(secret.removeprefix(webhooks.KEY_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(key) <= 64
+
+
 def _clean_secret(secret: str) -> str:
     secret = (secret or "").strip()
     if len(secret) < 16 or len(secret) > 200 or any(c.isspace() for c in secret):
         raise ServiceError(
             "A secret has 16 to 200 characters and no spaces (or leave it empty and Wharf "
             "makes one).",
+            field="secret",
+        )
+    if secret.startswith(webhooks.KEY_PREFIX) and not _standard_secret(secret):
+        raise ServiceError(
+            "A Standard Webhooks secret is 'whsec_' and 24 to 64 bytes in base64 (or leave "
+            "it empty and Wharf makes one).",
             field="secret",
         )
     return secret
@@ -66,7 +90,7 @@ def webhook_create(
     """Returns the webhook and its secret (shown once; generated when none is given)."""
     _require_engineer(actor, lab)
     url, events, name = _clean(url, events, name)
-    secret = _clean_secret(secret) if secret else secrets.token_urlsafe(32)
+    secret = _clean_secret(secret) if secret else webhooks.new_secret()
     with transaction.atomic():
         webhook = Webhook.objects.create(
             lab=lab,
@@ -144,10 +168,19 @@ def payload(event, delivery_id: str) -> dict:
         "data": event.data,
     }
     if dataset is not None:
+        latest, kaggle_version, kaggle_url = (
+            dataset.latest_version, dataset.kaggle_version, dataset.kaggle_url
+        )
+        if job is not None and job.state == JobState.PUBLISHED:
+            # The event is written before the dataset row takes the new version.
+            latest, kaggle_version = job.submission.number, job.kaggle_version
+            kaggle_url = job.kaggle_url or kaggle_url
         body["dataset"] = {
             "id": dataset.pk, "ref": dataset.ref, "title": dataset.title,
-            "status": dataset.status, "latest_version": dataset.latest_version,
-            "kaggle_url": dataset.kaggle_url or None,
+            "status": dataset.status, "latest_version": latest,
+            "kaggle_version": kaggle_version,
+            "version_label": version_label(latest, kaggle_version),
+            "kaggle_url": kaggle_url or None,
             "web_url": _link("datasets:dataset_detail", dataset.pk),
         }  # fmt: skip
     if submission is not None:
@@ -162,6 +195,7 @@ def payload(event, delivery_id: str) -> dict:
             "id": job.pk, "state": job.state, "error_code": job.error_code or None,
             "error_message": job.error_message or None, "kaggle_url": job.kaggle_url or None,
             "kaggle_version": job.kaggle_version, "web_url": _link("datasets:job_detail", job.pk),
+            **version_numbers(job), "differences": list(job.differences or []),
         }  # fmt: skip
     return body
 
@@ -201,10 +235,15 @@ def backoff(attempt: int) -> float:
 
 def webhook_attempt(delivery_pk: int) -> WebhookDelivery | None:
     """Sends one pending attempt and logs what happened on its row. Returns the next
-    attempt when one is scheduled. A second run of the same task finds nothing pending."""
+    attempt when one is scheduled. A second run of the same task finds nothing pending.
+
+    The claim is the `sent_at` it writes: the outcome is recorded only while that claim
+    stands, so a worker that was given up for dead (webhook_deliveries_release_abandoned)
+    and comes back late changes nothing."""
+    claim = timezone.now()
     claimed = WebhookDelivery.objects.filter(
         pk=delivery_pk, state=DeliveryState.PENDING, sent_at__isnull=True
-    ).update(sent_at=timezone.now())
+    ).update(sent_at=claim)
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_pk)
@@ -229,15 +268,27 @@ def webhook_attempt(delivery_pk: int) -> WebhookDelivery | None:
     else:
         state = DeliveryState.RETRYING if retry else DeliveryState.FAILED
     delay = backoff(delivery.attempt) if retry else None
+    following = None
     with transaction.atomic():
         delivery.state = state
-        delivery.status_code = answer.status_code
-        delivery.duration_ms = answer.duration_ms
-        delivery.response_excerpt = answer.excerpt[:500]
-        delivery.error = answer.error[:500]
         delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay) if retry else None
-        delivery.save()
-        following = None
+        recorded = WebhookDelivery.objects.filter(
+            pk=delivery.pk, state=DeliveryState.PENDING, sent_at=claim
+        ).update(
+            state=state,
+            status_code=answer.status_code,
+            duration_ms=answer.duration_ms,
+            response_excerpt=answer.excerpt[:500],
+            error=answer.error[:500],
+            next_attempt_at=delivery.next_attempt_at,
+        )
+        if not recorded:
+            log.warning(
+                "webhook delivery %s: claimed again by another worker; outcome not recorded",
+                delivery.pk,
+                extra={"webhook_id": webhook.pk, "delivery_id": str(delivery.delivery_id)},
+            )
+            return None
         if retry:
             following = WebhookDelivery.objects.create(
                 webhook=webhook, event_id=delivery.event_id, action=delivery.action,
@@ -270,20 +321,52 @@ def webhook_resend(delivery: WebhookDelivery, *, actor) -> WebhookDelivery:
     return again
 
 
+def _claim_lifetime() -> timedelta:
+    """How long a claimed attempt may go without its outcome before the worker that
+    claimed it counts as dead: the connect and read timeouts, with room to spare."""
+    return SWEEP_GRACE + timedelta(seconds=3 * settings.WHARF_WEBHOOK_TIMEOUT)
+
+
+def webhook_deliveries_release_abandoned(now=None) -> list[int]:
+    """Frees attempts claimed by a worker that died before recording what the receiver
+    said (claimed long ago, still pending): they are sent again, with the same
+    webhook-id, so a receiver that did get the first one can tell. The update names the
+    claim it replaces, so an attempt whose worker finishes meanwhile is left alone."""
+    now = now or timezone.now()
+    abandoned = WebhookDelivery.objects.filter(
+        state=DeliveryState.PENDING, sent_at__lt=now - _claim_lifetime()
+    ).values_list("pk", "sent_at")
+    released = []
+    for pk, sent_at in abandoned:
+        if not WebhookDelivery.objects.filter(
+            pk=pk, state=DeliveryState.PENDING, sent_at=sent_at
+        ).update(sent_at=None, due_at=now):
+            continue
+        released.append(pk)
+        log.warning(
+            "webhook delivery %s: its worker stopped before recording the answer; sent again",
+            pk,
+            extra={"delivery_pk": pk},
+        )
+    return released
+
+
 def webhook_deliveries_sweep() -> dict:
-    """Sends again what the broker lost (pending, never sent, due a while ago) and deletes
-    delivery logs older than WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    """Sends again what the broker lost (pending, never sent, due a while ago) and what a
+    dead worker claimed, and deletes delivery logs older than
+    WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS."""
     now = timezone.now()
+    released = webhook_deliveries_release_abandoned(now)
     lost = WebhookDelivery.objects.filter(
         state=DeliveryState.PENDING, sent_at__isnull=True, due_at__lt=now - SWEEP_GRACE
     ).values_list("pk", flat=True)
     from datasets.tasks import webhook_deliver
 
-    resent = sum(1 for pk in lost if enqueue(webhook_deliver, pk))
+    resent = sum(1 for pk in [*released, *lost] if enqueue(webhook_deliver, pk))
     before = now - timedelta(days=settings.WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS)
     pruned, _ = (
         WebhookDelivery.objects.filter(created_at__lt=before)
         .exclude(state=DeliveryState.PENDING)
         .delete()
     )
-    return {"resent": resent, "pruned": pruned}
+    return {"resent": resent, "released": len(released), "pruned": pruned}

@@ -13,6 +13,10 @@ import tarfile
 import time
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+
+from datasets import rules
+
 from .model import (
     _CENTRAL,
     _DEFLATED,
@@ -142,27 +146,10 @@ def _arcname(item: StageItem, parts: tuple[str, ...]) -> str:
     """The member name inside the archive: relative, '/'-separated, and nothing an
     extractor could read as a way out of its target folder."""
     rel = "/".join(parts)
-    for part in parts:
-        bad = (
-            part in ("", ".", "..")
-            or "\\" in part
-            or any(ord(c) < 32 or ord(c) == 127 for c in part)
-            or (len(part) >= 2 and part[1] == ":")
-        )
-        if bad:
-            raise StagingError(
-                "unsafe_name",
-                f"'{rel}' in {item.name} has a name that is unsafe in an archive (a "
-                "backslash, control character or drive letter); rename it.",
-            )
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        raise StagingError(
-            "unsafe_name",
-            f"A file name in {item.name} is not valid UTF-8 ({rel.encode('utf-8', 'replace')!r});"
-            " rename it.",
-        ) from None
+    try:  # the same rule refused it when the folder was added (datasets.rules)
+        rules.check_archive_member(rel, item.name)
+    except ValidationError as exc:
+        raise StagingError("unsafe_name", exc.messages[0]) from None
     return rel
 
 

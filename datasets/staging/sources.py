@@ -10,6 +10,10 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+
+from datasets import rules
+
 from .model import (
     _O_BENEATH_DIR,
     _O_BENEATH_FILE,
@@ -201,6 +205,10 @@ def _output_name(item: StageItem, packaging: str) -> str:
             f"'{item.name}' cannot be a published file name: use a plain name with no "
             f"slashes, not starting with a dot and not {METADATA_NAME}.",
         )
+    try:  # the rule files are checked by when they are added (datasets.rules)
+        rules.check_not_skipped_by_kaggle(name)
+    except ValidationError as exc:
+        raise StagingError("unsafe_name", exc.messages[0]) from None
     return name
 
 

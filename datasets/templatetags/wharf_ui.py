@@ -5,6 +5,7 @@ from django import template
 from django.template.defaultfilters import filesizeformat
 
 from datasets.selectors import review_queue
+from datasets.versions import dataset_version_label, job_version_label
 
 register = template.Library()
 
@@ -50,7 +51,26 @@ EVENT_LABELS = {
     "job.skipped": "publish skipped: nothing changed",
     "job.failed": "publish failed",
     "job.cancelled": "publish cancelled",
+    "dataset.make_public.requested": "asked Kaggle to make the dataset public",
+    "dataset.made_public": "Kaggle made the dataset public",
+    "dataset.make_public.failed": "Kaggle did not make the dataset public",
+    "dataset.removal.requested": "asked Kaggle to delete the dataset",
+    "dataset.removed_from_kaggle": "Kaggle deleted the dataset; archived in Wharf",
+    "dataset.removal.failed": "Kaggle did not delete the dataset",
+    "kaggle.drift.edited": "changed on Kaggle outside Wharf",
+    "kaggle.drift.deleted": "deleted on Kaggle outside Wharf",
+    "kaggle.drift.made_public": "made public on Kaggle outside Wharf",
+    "kaggle.drift.cleared": "Kaggle holds what was approved again",
+    "lab.created": "created the lab",
+    "member.added": "added {username} as {role}",
+    "member.role_changed": "made {username} {to}",
+    "member.removed": "removed {username} from the lab",
+    "member.invited": "invited {email} as {role}",
+    "member.invitation_withdrawn": "withdrew the invitation of {email}",
+    "member.joined": "joined the lab as {role}",
 }
+# Role codes as a sentence says them.
+ROLE_WORDS = {"researcher": "researcher", "engineer": "data engineer"}
 
 
 @register.simple_tag(takes_context=True)
@@ -63,9 +83,35 @@ def review_queue_count(context) -> int:
     return review_queue(user).count()
 
 
+class _Blank(dict):
+    def __missing__(self, key):
+        return "someone"
+
+
 @register.filter
 def event_label(event) -> str:
-    return EVENT_LABELS.get(event.action, event.action.replace(".", " ").replace("_", " "))
+    label = EVENT_LABELS.get(event.action)
+    if label is None:
+        return event.action.replace(".", " ").replace("_", " ")
+    if "{" in label:
+        data = {k: ROLE_WORDS.get(v, v) if isinstance(v, str) else v
+                for k, v in (event.data or {}).items()}  # fmt: skip
+        label = label.format_map(_Blank(data))
+    return label
+
+
+@register.filter
+def event_sentence(event) -> str:
+    """One line a person reads: who did what, to which version ("Ada Lovelace submitted
+    a version for review (version 2)."). Steps Wharf takes alone read without a subject."""
+    label = event_label(event)
+    number = (event.data or {}).get("number")
+    if number is not None:
+        label = f"{label} (version {number})"
+    if event.actor is None:
+        return f"{label[:1].upper()}{label[1:]}."
+    who = event.actor.get_full_name() or event.actor.get_username()
+    return f"{who} {label}."
 
 
 @register.filter
@@ -73,8 +119,6 @@ def event_details(event) -> list[tuple[str, str]]:
     """The few facts of an event's data worth a line in the timeline."""
     data = event.data or {}
     details = []
-    if "number" in data:
-        details.append(("version", str(data["number"])))
     if "path" in data:
         size = f" ({filesizeformat(data['size'])})" if data.get("size") else ""
         details.append(("file", f"{data['path']}{size}"))
@@ -83,7 +127,20 @@ def event_details(event) -> list[tuple[str, str]]:
     for key in ("reason", "note", "excerpt", "message", "error", "error_message"):
         if data.get(key):
             details.append((key.replace("_", " "), str(data[key])[:300]))
+    for line in (data.get("differences") or [])[:10]:
+        details.append(("on Kaggle", str(line)[:300]))
     return details
+
+
+@register.filter
+def job_version(job) -> str:
+    """"v3 · Kaggle v4" (datasets.versions: the one way a version is named)."""
+    return job_version_label(job)
+
+
+@register.filter
+def dataset_version(dataset) -> str:
+    return dataset_version_label(dataset)
 
 
 @register.filter

@@ -1,5 +1,6 @@
-"""The engineers' dashboard: what waits for them, what runs, what failed, and how much
-the lab publishes. A fixed handful of queries whatever the volume."""
+"""The home page (what each person has on their plate) and the engineers' dashboard:
+what waits for them, what runs, what failed, and how much the lab publishes. A fixed
+handful of queries whatever the volume."""
 
 from datetime import timedelta
 
@@ -9,12 +10,81 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from datasets.models import JobState
-from datasets.selectors import jobs_for, labs_where_engineer, review_queue
+from datasets.models import JobState, Submission, SubmissionState
+from datasets.selectors import (
+    datasets_for,
+    jobs_for,
+    labs_where_engineer,
+    memberships_of,
+    review_queue,
+)
 
 from .mixins import MemberRequiredMixin
 
 WEEKS = 12
+HOME_ROWS = 8
+
+
+class HomeView(TemplateView):
+    """Logged out: what Wharf is. Logged in: my datasets and where each stands, my
+    versions waiting for review or returned to me, (engineers) the review queue and
+    the running jobs, and what my labs published lately."""
+
+    template_name = "home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        if not user.is_authenticated:
+            return context
+        engineer_labs = labs_where_engineer(user)
+        is_engineer = user.is_superuser or engineer_labs.exists()
+        mine = datasets_for(user).filter(created_by=user).order_by("-last_event_at", "-id")
+        # A returned version counts only while no newer version of its dataset exists.
+        submissions = (
+            Submission.objects.filter(
+                submitted_by=user,
+                state__in=[SubmissionState.PENDING_REVIEW, SubmissionState.RETURNED],
+                dataset__in=datasets_for(user),
+            )
+            .select_related("dataset", "reviewed_by")
+            .order_by("-submitted_at", "-id")
+        )
+        latest = {}
+        for submission in Submission.objects.filter(
+            dataset__in={s.dataset_id for s in submissions}
+        ).values("dataset_id", "number"):
+            latest[submission["dataset_id"]] = max(
+                latest.get(submission["dataset_id"], 0), submission["number"]
+            )
+        waiting = [s for s in submissions if s.number == latest.get(s.dataset_id)]
+        context.update(
+            memberships=memberships_of(user),
+            is_engineer=is_engineer,
+            my_datasets=list(mine[:HOME_ROWS]),
+            my_dataset_count=mine.count(),
+            my_waiting=[s for s in waiting if s.state == SubmissionState.PENDING_REVIEW],
+            my_returned=[s for s in waiting if s.state == SubmissionState.RETURNED],
+            recent_published=list(
+                jobs_for(user)
+                .filter(state=JobState.PUBLISHED)
+                .select_related("dataset__lab")
+                .order_by("-finished_at", "-id")[:HOME_ROWS]
+            ),
+        )
+        if is_engineer:
+            queue = review_queue(user)
+            context.update(
+                queue=list(queue[:HOME_ROWS]),
+                queue_count=queue.count(),
+                running=list(
+                    jobs_for(user)
+                    .filter(dataset__lab__in=engineer_labs, state__in=JobState.active())
+                    .select_related("dataset")
+                    .order_by("created_at")[:HOME_ROWS]
+                ),
+            )
+        return context
 
 
 class DashboardView(MemberRequiredMixin, TemplateView):

@@ -1,8 +1,7 @@
 """A dataset's files: browser uploads (streamed to disk, one progress bar per file),
 files and folders picked on lab storage, and each file's name and description."""
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib import messages
@@ -143,17 +142,13 @@ def browse_context(dataset, root_id, relpath: str) -> dict:
     # A leading '/' is kept: resolve_under_root refuses absolute paths with a message.
     relpath = (relpath or "").strip().rstrip("/")
     try:
-        if relpath:
-            folder = storage.resolve_under_root(root.path, relpath)
-            if not folder.is_dir():
-                context["picked_file"] = relpath
-                parent = str(PurePosixPath(relpath).parent)
-                relpath = "" if parent == "." else parent
-                folder = folder.parent
-        else:
-            folder = Path(os.path.realpath(root.path))
-            if not folder.is_dir():
-                raise storage.UnsafePath(f"The storage root {root.path} is not available.")
+        folder = storage.resolve_under_root(root.path, relpath or ".", lab_id=dataset.lab_id)
+        if not folder.is_dir():
+            context["picked_file"] = relpath
+            parent = str(PurePosixPath(relpath).parent)
+            relpath = "" if parent == "." else parent
+            # The parent is checked like any folder (another lab's root may hold it).
+            folder = storage.resolve_under_root(root.path, relpath or ".", lab_id=dataset.lab_id)
         context["rows"] = storage.list_children(folder, root.path)
     except storage.UnsafePath as exc:
         context["error"] = str(exc)
@@ -252,7 +247,11 @@ class FileEditView(FileScopedMixin, FormView):
         return None
 
     def get_initial(self):
-        return {"path": self.object.path, "description": self.object.description}
+        return {
+            "path": self.object.path,
+            "description": self.object.description,
+            "columns": self.object.columns,
+        }
 
     def get_context_data(self, **kwargs):
         kwargs.update(file=self.object, dataset=self.object.dataset)
@@ -265,6 +264,7 @@ class FileEditView(FileScopedMixin, FormView):
                 actor=self.request.user,
                 path=form.cleaned_data["path"],
                 description=form.cleaned_data["description"],
+                columns=form.cleaned_data.get("columns"),
             )
         except (ServiceError, ValidationError) as exc:
             add_service_error(form, exc)

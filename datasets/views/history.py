@@ -8,12 +8,15 @@ from django.views.generic import ListView
 
 from datasets.forms import HistoryFilterForm
 from datasets.selectors import jobs_for, labs_of
+from datasets.versions import version_numbers
 
 from .mixins import MemberRequiredMixin
 
+# "version" names it as people read it ("v3 · Kaggle v4"); the two numbers follow apart.
 CSV_COLUMNS = [
     "job", "dataset", "kaggle_ref", "version", "state", "error_code", "approved_by",
-    "created_at", "finished_at", "files", "bytes", "kaggle_url",
+    "created_at", "finished_at", "files", "bytes", "kaggle_url", "wharf_version",
+    "kaggle_version", "differences",
 ]  # fmt: skip
 
 
@@ -57,12 +60,13 @@ class HistoryCsvView(FilteredJobsMixin, ListView):
             yield writer.writerow(CSV_COLUMNS)
             for job in self.object_list.iterator(chunk_size=500):
                 reviewer = job.submission.reviewed_by
+                numbers = version_numbers(job)
                 yield writer.writerow(
                     [
                         job.pk,
                         _safe(job.dataset.title),
                         f"{job.dataset.owner_slug}/{job.dataset.slug}",
-                        job.kaggle_version or "",
+                        numbers["version_label"],
                         job.state,
                         job.error_code,
                         _safe(reviewer.username) if reviewer else "",
@@ -71,6 +75,9 @@ class HistoryCsvView(FilteredJobsMixin, ListView):
                         len(job.manifest) if job.manifest else job.submission.file_count,
                         job.bytes_total or job.submission.total_bytes,
                         job.kaggle_url,
+                        numbers["wharf_version"] or "",
+                        numbers["kaggle_version"] or "",
+                        _safe(" | ".join(job.differences or [])),
                     ]
                 )
 

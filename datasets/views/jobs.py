@@ -78,7 +78,7 @@ class JobCancelView(ServiceActionView):
     def success_message(self, job, result) -> str:
         if result.state == "cancelled":
             return "The job was cancelled."
-        return "Cancel requested: the worker stops at its next safe point."
+        return "Cancelling: the worker stops the upload within seconds; nothing is created on Kaggle."
 
     def get_success_url(self):
         return reverse("datasets:job_detail", args=[self.object.pk])

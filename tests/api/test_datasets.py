@@ -230,7 +230,19 @@ def test_the_kaggle_metadata_is_what_wharf_would_send(team):
         "licenses": [{"name": "CC-BY-4.0"}],
         "isPrivate": True,
         "keywords": ["oceans"],
-        "resources": [{"path": "readings.csv", "description": ""}],
+        "resources": [
+            {
+                "path": "readings.csv",
+                "description": "",
+                # The columns inferred when the CSV was added (datasets.tabular).
+                "schema": {
+                    "fields": [
+                        {"name": "t", "type": "integer", "description": ""},
+                        {"name": "temp", "type": "number", "description": ""},
+                    ]
+                },
+            }
+        ],
         "subtitle": "Daily sea surface readings from buoys",
         "description": "Readings from **twelve** buoys.",
     }

@@ -71,6 +71,76 @@ def test_cancelling_a_running_job_asks_the_worker(job, team):
     job.refresh_from_db()
     assert job.state == JobState.STAGING and job.cancel_requested
     assert jobs.job_cancel_requested(job.pk)
+    assert jobs.job_watch(job.pk, attempt=1) == (True, True)
+
+
+def test_a_cancel_after_the_create_was_asked_for_is_refused_with_the_reason(job, team):
+    job = jobs.job_claim(job.pk, worker="w", task_id="t")
+    jobs.job_staged(job, manifest=[], bytes_total=0)
+    jobs.job_publish_requested(job, version_before=3, status_before="ready")
+    with pytest.raises(Conflict) as refused:
+        jobs.job_cancel(job, actor=team.grace)
+    assert "Kaggle is already creating version 4" in refused.value.message
+    job.refresh_from_db()
+    assert not job.cancel_requested and not job.can_cancel
+    assert not Event.objects.filter(job=job, action="job.cancel_requested").exists()
+
+
+def test_a_cancel_that_came_first_stops_the_create_request(job, team):
+    job = jobs.job_claim(job.pk, worker="w", task_id="t")
+    jobs.job_cancel(job, actor=team.grace)
+    with pytest.raises(Conflict) as refused:
+        jobs.job_publish_requested(job, version_before=None)
+    assert refused.value.code == "job_cancelled"
+    job.refresh_from_db()
+    assert job.publish_requested_at is None
+
+
+def test_f17_a_requeued_attempt_fences_off_the_old_worker(job, django_capture_on_commit_callbacks):
+    """Race 1: after the sweep hands the job to worker B, worker A's heartbeat and its
+    transitions change nothing, and A learns it lost the job."""
+    a = jobs.job_claim(job.pk, worker="A", task_id="t1")
+    PublishJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False):
+        assert jobs.jobs_sweep()["requeued"] == 1
+    b = jobs.job_claim(job.pk, worker="B", task_id="t2")
+    assert b.attempts == 2
+    stale_a = PublishJob.objects.get(pk=job.pk)
+    stale_a.attempts = a.attempts  # what A holds in memory
+    assert not jobs.job_heartbeat(job.pk, attempt=1, bytes_done=99)
+    assert jobs.job_watch(job.pk, attempt=1) == (False, False)
+    with pytest.raises(jobs.JobLost):
+        jobs.job_staged(stale_a, manifest=[], bytes_total=0)
+    with pytest.raises(jobs.JobLost):
+        jobs.job_publish_requested(stale_a, version_before=1)
+    with pytest.raises(jobs.JobLost):
+        jobs.job_fail(stale_a, code="x", message="y", attempt=1)
+    job.refresh_from_db()
+    assert job.state == JobState.STAGING and job.worker == "B" and job.bytes_done == 0
+    assert job.publish_requested_at is None
+    assert jobs.job_heartbeat(job.pk, attempt=2, bytes_done=5)
+
+
+def test_f19_a_cancel_requested_job_whose_worker_died_is_cancelled_by_the_sweep(job, team):
+    """Race 3: the sweep no longer re-sends it forever; the dataset is free again."""
+    jobs.job_claim(job.pk, worker="w", task_id="t")
+    jobs.job_cancel(job, actor=team.grace)
+    PublishJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert jobs.jobs_sweep()["cancelled"] == 1
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED and job.error_code == "cancelled"
+    assert Event.objects.get(job=job, action="job.cancelled").data["by"] == "sweep"
+
+
+def test_f20_the_sweep_rechecks_the_heartbeat_under_the_row_lock(job):
+    """Race 4: a heartbeat that lands after the sweep picked the job keeps it running."""
+    jobs.job_claim(job.pk, worker="w", task_id="t")
+    PublishJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    stale = timezone.now() - timedelta(minutes=5)
+    assert jobs.job_heartbeat(job.pk, attempt=1)  # lands between the pick and the lock
+    assert jobs._recover(job.pk, stale) is None
+    job.refresh_from_db()
+    assert job.state == JobState.STAGING and job.attempts == 1
 
 
 def test_researchers_cannot_cancel_or_retry(job, team):
@@ -122,6 +192,6 @@ def test_sweep_requeues_a_silent_job_then_fails_it(
 
 def test_heartbeat_of_a_finished_job_reports_it_lost(job):
     job = jobs.job_claim(job.pk, worker="w", task_id="t")
-    assert jobs.job_heartbeat(job.pk, bytes_done=10)
+    assert jobs.job_heartbeat(job.pk, attempt=1, bytes_done=10)
     jobs.job_fail(job, code="x", message="y")
-    assert not jobs.job_heartbeat(job.pk, bytes_done=20)
+    assert not jobs.job_heartbeat(job.pk, attempt=1, bytes_done=20)

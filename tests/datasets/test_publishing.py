@@ -1,6 +1,7 @@
 """End to end: approve in Wharf, a real worker stages and publishes through the official
 client into the Kaggle sandbox, faults included."""
 
+import hashlib
 import os
 import signal
 import time
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from datasets import kaggle
-from datasets.models import DatasetStatus, JobState
+from datasets import kaggle, publishing, staging
+from datasets.models import DatasetStatus, JobPlan, JobState, PublishJob
+from datasets.services import datasets as datasets_service
 from datasets.services import jobs
-from tests.builders import PublishingTeam, actions, finished, kaggle_files, sandbox_refs
+from tests.builders import PublishingTeam, Team, actions, finished, kaggle_files, sandbox_refs
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -143,3 +145,122 @@ def test_a_worker_killed_during_upload_is_recovered_with_one_dataset(team, kaggl
     assert sandbox_refs(kaggle_sandbox, "killed-mid-upload") == ["demo-lab/killed-mid-upload"]
     state = kaggle.dataset_state(kaggle.credentials_for(team.account), dataset.ref)
     assert state["current_version_number"] == 1
+
+
+def sandbox_versions(sandbox, ref) -> int:
+    return len((sandbox.dataset(ref) or {}).get("versions") or [])
+
+
+def blob_uploads_since(sandbox, since: int) -> int:
+    return sum(1 for r in sandbox.request_log(since) if "StartBlobUpload" in str(r))
+
+
+def test_a_metadata_only_change_updates_kaggle_without_uploading(team, kaggle_sandbox):
+    dataset = team.dataset(slug="metadata-only-one")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n" * 100, "The buoys")
+    first = finished(team.approve(team.submit(dataset)))
+    assert first.state == JobState.PUBLISHED, first.error_message
+    since = len(kaggle_sandbox.request_log())
+    datasets_service.dataset_update(
+        dataset, actor=team.ada, subtitle="A corrected subtitle, no typo now"
+    )
+    job = finished(team.approve(team.submit(dataset, notes="Subtitle typo")))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert job.plan == JobPlan.METADATA and job.outcome_label == "metadata updated"
+    assert job.bytes_total == 0 and job.bytes_done == 0
+    assert job.kaggle_version == 1  # no new Kaggle version
+    assert blob_uploads_since(kaggle_sandbox, since) == 0
+    assert sandbox_versions(kaggle_sandbox, dataset.ref) == 1
+    kaggle_now = kaggle.dataset_read(kaggle.credentials_for(team.account), dataset.ref)
+    assert kaggle_now["metadata"]["subtitle"] == "A corrected subtitle, no typo now"
+    assert kaggle_now["metadata"]["isPrivate"] is True  # never flipped by omission
+    assert kaggle_now["metadata"]["description"] == "Readings from **twelve** buoys."
+    assert "job.metadata.updated" in actions(job)
+    dataset.refresh_from_db()
+    assert dataset.latest_version == 2
+
+
+def test_files_and_metadata_together_make_one_version_then_update_the_title(team, kaggle_sandbox):
+    dataset = team.dataset(slug="files-and-title")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")
+    assert finished(team.approve(team.submit(dataset))).state == JobState.PUBLISHED
+    datasets_service.dataset_update(dataset, actor=team.ada, title="Ocean buoys renamed",
+                                    license="CC0-1.0")  # fmt: skip
+    team.upload(dataset, "extra.csv", b"a,b\n1,2\n")
+    job = finished(team.approve(team.submit(dataset, notes="More and renamed")))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert job.plan == JobPlan.VERSION_METADATA and job.metadata_updated_at
+    assert job.kaggle_version == 2 and sandbox_versions(kaggle_sandbox, dataset.ref) == 2
+    kaggle_now = kaggle.dataset_read(kaggle.credentials_for(team.account), dataset.ref)
+    assert kaggle_now["metadata"]["title"] == "Ocean buoys renamed"
+    assert kaggle_now["metadata"]["licenses"] == [{"name": "CC0-1.0"}]
+    assert kaggle_now["metadata"]["isPrivate"] is True
+    assert {f["name"] for f in kaggle_now["files"]} == {"buoys.csv", "extra.csv"}
+
+
+def test_keywords_kaggle_does_not_take_reach_the_job(team):
+    dataset = team.dataset(slug="odd-keywords", keywords=["oceans", "zz-not-a-kaggle-tag"])
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")
+    job = finished(team.approve(team.submit(dataset)))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert job.invalid_tags == ["zz-not-a-kaggle-tag"]
+    assert any("zz-not-a-kaggle-tag" in line for line in job.differences)
+    assert "job.invalid_tags" in actions(job)
+
+
+@pytest.mark.parametrize(
+    ("kind", "state", "code"),
+    [
+        ("deleted_processing", JobState.FAILED, "processing_deleted"),
+        ("fail_processing", JobState.FAILED, "processing_failed"),
+        ("reprocessing", JobState.PUBLISHED, ""),
+    ],
+)
+def test_processing_states_by_their_kaggle_names(team, kaggle_sandbox, kind, state, code):
+    dataset = team.dataset(slug=f"processing-{kind}"[:50].replace("_", "-"))
+    team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")
+    kaggle_sandbox.inject_fault("CreateDataset", kind)
+    job = finished(team.approve(team.submit(dataset)), timeout=90)
+    assert job.state == state, f"{job.error_code}: {job.error_message}"
+    assert job.error_code == code
+    if code:
+        assert job.error_message and "Traceback" not in job.error_message
+
+
+class StillPulse:
+    """What _stage needs from the heartbeat, for running it without a worker."""
+
+    def add(self, n):
+        pass
+
+    def should_stop(self):
+        return False
+
+    def check(self, cancellable=True):
+        pass
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+def test_staging_compares_content_with_the_frozen_sha256(tmp_path, same_content):
+    team = Team(tmp_path / "storage")
+    dataset = team.dataset(slug="same-size-same-mtime")
+    target = team.storage / "stations.csv"
+    target.write_text("station,lat\nOSL,59.9\n")
+    team.add_storage(dataset, "stations.csv")
+    submission = team.submit(dataset)
+    entry = submission.files[0]
+    entry["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
+    stat = target.stat()
+    if not same_content:
+        target.write_text("station,lat\nBGO,60.4\n")  # same size, same mtime below
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    submission.files = [entry]
+    submission.save(update_fields=["files"])
+    job = PublishJob(dataset=dataset, submission=submission)
+    if same_content:  # a new mtime alone is no change once content is compared
+        manifest = publishing._stage(job, tmp_path / "staged", StillPulse())
+        assert manifest[0]["sha256"] == entry["sha256"]
+        return
+    with pytest.raises(staging.StagingError) as failed:
+        publishing._stage(job, tmp_path / "staged", StillPulse())
+    assert failed.value.code == "source_changed" and "stations.csv" in failed.value.message

@@ -219,7 +219,19 @@ def test_the_metadata_download_is_the_exact_json(client, team):
     assert body["id"] == dataset.ref
     assert body["isPrivate"] is False
     assert body["licenses"] == [{"name": "CC-BY-4.0"}]
-    assert body["resources"] == [{"path": "readings.csv", "description": "Readings"}]
+    assert body["resources"] == [
+        {
+            "path": "readings.csv",
+            "description": "Readings",
+            # A header without rows: its columns are read, typed as Kaggle's default.
+            "schema": {
+                "fields": [
+                    {"name": "1", "type": "string", "description": ""},
+                    {"name": "2", "type": "string", "description": ""},
+                ]
+            },
+        }
+    ]
 
 
 def test_editing_saves_and_keeps_the_history(client, team):

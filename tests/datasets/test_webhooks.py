@@ -114,13 +114,14 @@ def attempts(webhook) -> list[WebhookDelivery]:
 # --- signing and the loopback receiver ------------------------------------------------
 
 
-def test_the_signature_is_hmac_sha256_of_the_raw_body_with_the_secret():
+def test_the_signature_follows_standard_webhooks_over_id_timestamp_and_body():
     body = b'{"event": "job.published"}'
-    header = webhooks.sign(SECRET, body)
-    assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert webhooks.verify(SECRET, body, header)
-    assert not webhooks.verify("another-secret-entirely", body, header)
-    assert not webhooks.verify(SECRET, body + b" ", header)
+    headers = webhooks.signature_headers(SECRET, "msg_1", body)
+    assert headers["webhook-signature"].startswith("v1,")
+    assert webhooks.verify(SECRET, body, headers)
+    assert not webhooks.verify("another-secret-entirely", body, headers)
+    assert not webhooks.verify(SECRET, body + b" ", headers)
+    assert not webhooks.verify(SECRET, body, {**headers, "webhook-id": "msg_2"})
 
 
 def test_a_loopback_receiver_gets_a_signed_delivery_that_verifies(
@@ -131,7 +132,8 @@ def test_a_loopback_receiver_gets_a_signed_delivery_that_verifies(
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     headers = request["headers"]
-    assert webhooks.verify(SECRET, request["body"], headers["X-Wharf-Signature"])
+    assert webhooks.verify(SECRET, request["body"], headers)
+    assert headers["webhook-id"] == headers["X-Wharf-Delivery"]
     assert headers["X-Wharf-Event"] == "submission.submitted"
     assert headers["Content-Type"] == "application/json"
     payload = json.loads(request["body"])
@@ -376,7 +378,7 @@ def test_the_sweep_sends_what_the_broker_lost_and_prunes_old_logs(
     WebhookDelivery.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=31))
     WebhookDelivery.objects.exclude(pk=old.pk).update(due_at=now - timedelta(minutes=6))
 
-    assert services.webhook_deliveries_sweep() == {"resent": 1, "pruned": 1}
+    assert services.webhook_deliveries_sweep() == {"resent": 1, "released": 0, "pruned": 1}
     assert len(receiver.requests) == 1
     assert [d.state for d in attempts(webhook)] == [DeliveryState.DELIVERED]
-    assert services.webhook_deliveries_sweep() == {"resent": 0, "pruned": 0}
+    assert services.webhook_deliveries_sweep() == {"resent": 0, "released": 0, "pruned": 0}

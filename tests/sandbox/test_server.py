@@ -130,6 +130,7 @@ def test_resumable_put_protocol(raw, sandbox):
         },
     )[2]
     assert created["status"] == "ok"
+    sandbox.configure(resent_uploads="refuse")  # the default makes a copy instead
     reused = raw.rpc(
         f"{DS}/CreateDataset",
         {

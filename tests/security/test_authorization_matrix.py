@@ -15,6 +15,8 @@ Who may do what (the words of the table):
     FEED       a feed URL carries the reader's feed token: members of the object's lab
     SUPERUSER  superusers only (Django's admin)
     LOGIN_PAGE the login form: shown to anonymous people, logged-in ones go home
+    ADMINS     a portal page for superusers only (creating labs): others get a 403
+    INVITEE    a one-time invitation link: whoever holds it (logged in or not)
 
 And what everyone else gets: another lab's object is a 404 (never a peek, never a 403
 that confirms it exists); a role that may not act is a 403 that says why; anonymous
@@ -37,12 +39,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from datasets.api.tokens import token_create
 from datasets.feeds import feed_token_of
-from datasets.models import LabPattern, Role, Webhook, WebhookDelivery
+from datasets.models import LabPattern, Membership, Role, Webhook, WebhookDelivery
+from datasets.services.labs import invitation_create
 from tests.builders import Team
 from tests.factories import UserFactory, member
 
 PUBLIC, LOGIN, MEMBER, ENGINEER = "PUBLIC", "LOGIN", "MEMBER", "ENGINEER"
 OWNER, FEED, SUPERUSER, LOGIN_PAGE = "OWNER", "FEED", "SUPERUSER", "LOGIN_PAGE"
+ADMINS, INVITEE = "ADMINS", "INVITEE"
 
 PEOPLE = ["anonymous", "researcher_a", "researcher_b", "engineer_a", "engineer_b", "superuser"]
 OWN, OTHER = "own", "other"
@@ -70,6 +74,8 @@ POLICY: dict[str, Entry] = {
     # --- the portal -------------------------------------------------------------------
     "home":                        E(GET=PUBLIC),
     "healthz":                     E(GET=PUBLIC),
+    "healthz_live":                E(GET=PUBLIC),
+    "healthz_ready":               E(GET=PUBLIC),
     "login":                       E(GET=LOGIN_PAGE),
     "logout":                      E(POST=PUBLIC, ok={"POST": (302,)}),
     # --- API tokens (the account page) --------------------------------------------------
@@ -84,6 +90,9 @@ POLICY: dict[str, Entry] = {
     "datasets:dataset_delete":     E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:dataset_metadata":   E("dataset", GET=MEMBER),
     "datasets:markdown_preview":   E(POST=LOGIN),
+    # What is on Kaggle: engineers, after a confirmation page (an empty POST re-shows it).
+    "datasets:dataset_make_public": E("dataset", GET=ENGINEER, POST=ENGINEER),
+    "datasets:dataset_remove_from_kaggle": E("dataset", GET=ENGINEER, POST=ENGINEER),
     # --- files -------------------------------------------------------------------------
     "datasets:file_upload":        E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:file_add_storage":   E("dataset", GET=MEMBER, POST=MEMBER),
@@ -100,6 +109,14 @@ POLICY: dict[str, Entry] = {
     "datasets:account_test":       E("account", POST=ENGINEER),
     "datasets:account_delete":     E("account", POST=ENGINEER),
     "datasets:storageroot_delete": E("root", POST=ENGINEER),
+    # Lab administration: superusers create labs, engineers run their members.
+    "datasets:lab_create":         E(GET=ADMINS, POST=ADMINS),
+    "datasets:member_add":         E("lab", GET=ENGINEER, POST=ENGINEER, ok=GOES_BACK),
+    "datasets:invitation_create":  E("lab", GET=ENGINEER, POST=ENGINEER, ok=GOES_BACK),
+    "datasets:member_role":        E("membership", POST=ENGINEER),
+    "datasets:member_remove":      E("membership", POST=ENGINEER),
+    "datasets:invitation_revoke":  E("invitation", POST=ENGINEER),
+    "datasets:invitation_accept":  E("invitation_token", GET=INVITEE, POST=INVITEE),
     # The content scan's lab patterns, and re-running a scan: engineers.
     "datasets:labpattern_add":     E("lab", GET=ENGINEER, POST=ENGINEER, ok=GOES_BACK),
     "datasets:labpattern_delete":  E("pattern", POST=ENGINEER),
@@ -146,6 +163,8 @@ POLICY: dict[str, Entry] = {
     "api:file":                    E("file", GET=MEMBER, PATCH=MEMBER, DELETE=MEMBER),
     "api:kaggle_metadata":         E("dataset", GET=MEMBER),
     "api:history":                 E("dataset", GET=MEMBER),
+    "api:dataset_make_public":     E("dataset", POST=ENGINEER),
+    "api:dataset_remove_from_kaggle": E("dataset", POST=ENGINEER),
     "api:dataset_submissions":     E("dataset", GET=MEMBER, POST=MEMBER),
     "api:submissions":             E(GET=LOGIN),
     "api:submission":              E("submission", GET=MEMBER),
@@ -157,6 +176,13 @@ POLICY: dict[str, Entry] = {
     "api:job":                     E("job", GET=MEMBER),
     "api:job_cancel":              E("job", POST=ENGINEER),
     "api:job_retry":               E("job", POST=ENGINEER),
+    # Lab administration: members look, engineers change.
+    "api:lab_members":             E("api_lab", GET=MEMBER, POST=ENGINEER),
+    "api:lab_member":              E("api_member", GET=MEMBER, PATCH=ENGINEER, DELETE=ENGINEER),
+    "api:lab_storage_roots":       E("api_lab", GET=MEMBER, POST=ENGINEER),
+    "api:lab_storage_root":        E("api_root", GET=MEMBER, DELETE=ENGINEER),
+    "api:lab_kaggle_accounts":     E("api_lab", GET=MEMBER, POST=ENGINEER),
+    "api:lab_kaggle_account":      E("api_account", GET=MEMBER, DELETE=ENGINEER),
 }
 # fmt: on
 
@@ -251,6 +277,9 @@ class LabObjects:
     webhook: object = None
     delivery: object = None
     pattern: object = None
+    membership: object = None
+    invitation: object = None
+    invitation_token: str = ""
 
 
 @dataclass
@@ -281,6 +310,10 @@ def _lab(storage, owner, slug_prefix) -> LabObjects:
     )
     objects.pattern = LabPattern.objects.create(
         lab=team.lab, name="Participant id", pattern=r"P-\d{6}"
+    )
+    objects.membership = Membership.objects.get(lab=team.lab, user=team.ada)
+    objects.invitation, objects.invitation_token = invitation_create(
+        team.lab, actor=team.grace, email=f"new@{slug_prefix}.example", role=Role.RESEARCHER
     )
     return objects
 
@@ -338,6 +371,13 @@ def url_kwargs(world: World, name: str, route: str, entry: Entry, person: str, w
         "webhook": {"pk": objects.webhook.pk},
         "delivery": {"pk": objects.delivery.pk},
         "pattern": {"pk": objects.pattern.pk},
+        "membership": {"pk": objects.membership.pk},
+        "invitation": {"pk": objects.invitation.pk},
+        "invitation_token": {"token": objects.invitation_token},
+        "api_lab": {"pk": objects.team.lab.pk},
+        "api_member": {"pk": objects.team.lab.pk, "member_pk": objects.membership.pk},
+        "api_root": {"pk": objects.team.lab.pk, "root_pk": objects.team.root.pk},
+        "api_account": {"pk": objects.team.lab.pk, "account_pk": objects.team.account.pk},
     }
     if entry.obj == "token":
         if whose == OWN:
@@ -350,7 +390,7 @@ def url_kwargs(world: World, name: str, route: str, entry: Entry, person: str, w
     kwargs = dict(kinds[entry.obj]) if entry.obj else {}
     if name.startswith("api:") and entry.obj == "file":
         kwargs = {"pk": objects.dataset.pk, "file_pk": objects.file.pk}
-    if "<str:token>" in route:
+    if "<str:token>" in route and entry.obj != "invitation_token":
         # A feed reader has no session: the URL's token says who reads.
         kwargs["token"] = world.feed_tokens.get(person, "no-such-feed-token")
     return kwargs
@@ -394,6 +434,12 @@ def expected(rule: str, person: str, whose: str, is_api: bool) -> str:
         return "ok"
     if rule == LOGIN_PAGE:
         return "ok" if anonymous else "home"
+    if rule == INVITEE:
+        return "ok"
+    if rule == ADMINS:
+        if anonymous:
+            return "login"
+        return "ok" if person == "superuser" else "403"
     if rule == SUPERUSER:
         return "ok" if person == "superuser" else "admin-login"
     if rule == FEED:
@@ -420,12 +466,8 @@ def expected(rule: str, person: str, whose: str, is_api: bool) -> str:
 @pytest.fixture(autouse=True)
 def _quiet_outside_world(monkeypatch):
     """No Kaggle call and no worker ping while the matrix runs; the throttle starts afresh."""
-    import portal.views
-
     monkeypatch.setattr("datasets.kaggle.test_connection", lambda account: (True, "stub"))
-    monkeypatch.setattr(
-        portal.views, "health_report", lambda: ({"database": "ok", "broker": "ok"}, True)
-    )
+    monkeypatch.setattr("portal.health.worker_queues", lambda: {"w@h": {"default", "publish"}})
     cache.clear()
     yield
     cache.clear()

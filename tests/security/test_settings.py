@@ -264,6 +264,13 @@ def test_a_full_publish_never_logs_the_kaggle_key(
 
     basic = base64.b64encode(f"{SECRET_PROBE_USER}:{SECRET_PROBE_KEY}".encode()).decode()
     forms = (SECRET_PROBE_KEY, basic)
+    # The worker logs "succeeded" a moment after the job's state turned final: wait for
+    # the line rather than read the log once (a busy machine loses that race).
+    succeeded = f"job_publish[{job.task_id}] succeeded"
+    wait_until(
+        lambda: succeeded in celery_worker.log_path.read_text(errors="replace"),
+        timeout=30, interval=0.2, message=f"the worker never logged {succeeded!r}",
+    )  # fmt: skip
     sources = {
         "worker log": celery_worker.log_path.read_text(errors="replace"),
         "sandbox log": (kaggle_sandbox.data_dir / "server.log").read_text(errors="replace")
@@ -279,7 +286,7 @@ def test_a_full_publish_never_logs_the_kaggle_key(
         "stored secret": KaggleAccount.objects.get(pk=team.account.pk).secret_encrypted,
     }
     # Each source is the real thing and saw this publish (so finding nothing means something).
-    assert f"job_publish[{job.task_id}] succeeded" in sources["worker log"]
+    assert succeeded in sources["worker log"]
     assert SECRET_PROBE_USER in sources["sandbox request log"]
     assert sources["events"].count("job.") >= 3
     leaks = [name for name, text in sources.items() for form in forms if form in text]

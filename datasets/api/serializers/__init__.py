@@ -22,6 +22,8 @@ from .datasets import (
     FileStorageSerializer,
     FileUpdateSerializer,
     FileUploadSerializer,
+    MakePublicSerializer,
+    RemoveFromKaggleSerializer,
     resolve_storage_path,
 )
 from .review import (
@@ -64,7 +66,9 @@ __all__ = [
     "JobRetrySerializer",
     "JobSerializer",
     "LabSerializer",
+    "MakePublicSerializer",
     "ManifestEntrySerializer",
+    "RemoveFromKaggleSerializer",
     "ReturnSerializer",
     "SubmissionDetailSerializer",
     "SubmissionFilterSerializer",

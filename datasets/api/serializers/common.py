@@ -61,9 +61,17 @@ class TokenObtainSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, max_length=80, help_text="What the token is for (listed in the UI)."
     )
+    expires_in_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=3650,
+        help_text="Days until the token stops working; leave out for a token without expiry.",
+    )
 
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Shown once; send it as `Authorization: Token …`.")
     name = serializers.CharField()
     prefix = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null: never expires.")

@@ -4,8 +4,10 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from datasets import rules
+from datasets.metadata import PUBLIC_FIELDS
 from datasets.models import Dataset, DatasetFile, DatasetStatus, Event, Lab, Packaging, Source
 from datasets.selectors import labs_of
+from datasets.versions import dataset_version_label
 
 from .common import WebUrlMixin, id_field, username
 
@@ -17,6 +19,7 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
     lab_slug = serializers.CharField(source="lab.slug", read_only=True)
     is_editable = serializers.BooleanField(read_only=True)
     created_by = serializers.SerializerMethodField()
+    version_label = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
@@ -24,20 +27,13 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
             "id",
             "lab",
             "lab_slug",
-            "owner_slug",
-            "slug",
             "ref",
-            "title",
-            "subtitle",
-            "description",
-            "license",
-            "keywords",
-            "is_private",
-            "source",
-            "folder_packaging",
+            *PUBLIC_FIELDS,
             "status",
             "is_editable",
             "latest_version",
+            "kaggle_version",
+            "version_label",
             "kaggle_url",
             "return_reason",
             "created_by",
@@ -51,6 +47,10 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
 
     def get_created_by(self, obj) -> str | None:
         return username(obj.created_by)
+
+    def get_version_label(self, obj) -> str:
+        """The latest published version, Wharf's and Kaggle's number ("v3 · Kaggle v4")."""
+        return dataset_version_label(obj)
 
     def get_web_url(self, obj) -> str | None:
         return self._url("datasets:dataset_detail", obj.pk)
@@ -320,3 +320,22 @@ class DatasetFilterSerializer(serializers.Serializer):
     lab = id_field(required=False)
     status = serializers.ChoiceField(choices=DatasetStatus.choices, required=False)
     q = serializers.CharField(required=False, max_length=200, help_text="Words in title or slug.")
+
+
+# --- What is on Kaggle -------------------------------------------------------------
+
+
+class MakePublicSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        default=False,
+        help_text="true: you understand Kaggle never makes the dataset private again.",
+    )
+
+
+class RemoveFromKaggleSerializer(serializers.Serializer):
+    confirm = serializers.CharField(
+        default="",
+        allow_blank=True,
+        max_length=120,
+        help_text="The dataset's ref (owner/slug), typed to confirm the deletion on Kaggle.",
+    )

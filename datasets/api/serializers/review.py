@@ -9,6 +9,7 @@ from datasets import rules
 from datasets.metadata import kaggle_metadata
 from datasets.models import Comment, JobState, PublishJob, ScanState, Submission, SubmissionState
 from datasets.scanning import KIND_LABELS
+from datasets.versions import job_version_label
 
 from .common import WebUrlMixin, id_field, username
 
@@ -252,6 +253,9 @@ class JobSerializer(WebUrlMixin, serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
     manifest = ManifestEntrySerializer(many=True, read_only=True)
+    version_label = serializers.SerializerMethodField()
+    differences = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField()
 
     class Meta:
         model = PublishJob
@@ -276,10 +280,27 @@ class JobSerializer(WebUrlMixin, serializers.ModelSerializer):
             "kaggle_ref",
             "kaggle_url",
             "kaggle_version",
+            "version_label",
+            "differences",
+            "outcome",
             "manifest",
             "web_url",
         ]
         read_only_fields = fields
+
+    def get_version_label(self, obj) -> str:
+        """Wharf's number and Kaggle's side by side ("v3 · Kaggle v4")."""
+        return job_version_label(obj)
+
+    def get_differences(self, obj) -> list[str]:
+        """What Kaggle holds that differs from what was approved (read back after the
+        publish): empty when Kaggle holds exactly that."""
+        return list(getattr(obj, "differences", None) or [])
+
+    def get_outcome(self, obj) -> str:
+        """In words: "published", "published with differences", "metadata updated"…"""
+        label = getattr(obj, "outcome_label", None)
+        return label if label is not None else obj.get_state_display().lower()
 
     @extend_schema_field(
         serializers.ChoiceField(

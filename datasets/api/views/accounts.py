@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from datasets.api.serializers import LabSerializer, TokenObtainSerializer, TokenSerializer
-from datasets.api.tokens import token_create
+from datasets.api.tokens import expiry_after, token_create
 from datasets.models import Role
 from datasets.selectors import labs_of, memberships_of
 
@@ -42,8 +42,11 @@ class TokenObtainView(ScopedAPIView):
                 headers={"WWW-Authenticate": "Token"},
             )
         name = data.get("name") or f"API, {timezone.now():%Y-%m-%d %H:%M} UTC"
-        token, raw = token_create(user, name)
-        body = TokenSerializer({"token": raw, "name": token.name, "prefix": token.prefix}).data
+        expires_at = expiry_after(data.get("expires_in_days"))
+        token, raw = token_create(user, name, expires_at=expires_at)
+        body = TokenSerializer(
+            {"token": raw, "name": token.name, "prefix": token.prefix, "expires_at": expires_at}
+        ).data
         return Response(body)
 
 

@@ -2,21 +2,25 @@ from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import permissions, status
 from rest_framework.response import Response
 
+from datasets.api.permissions import IsLabEngineer
 from datasets.api.serializers import (
     DatasetCreateSerializer,
     DatasetFilterSerializer,
     DatasetSerializer,
     DatasetUpdateSerializer,
     EventSerializer,
+    MakePublicSerializer,
+    RemoveFromKaggleSerializer,
     resolve_storage_path,
 )
 from datasets.metadata import dataset_kaggle_metadata
 from datasets.selectors import datasets_for
 from datasets.services.datasets import dataset_create, dataset_delete, dataset_update
 from datasets.services.files import file_add_storage
+from datasets.services.lifecycle import dataset_make_public, dataset_remove_from_kaggle
 
 from .base import ScopedAPIView
 
@@ -107,3 +111,51 @@ class DatasetHistoryView(ScopedAPIView):
         events = dataset.events.select_related("actor").order_by("-at", "-id")
         page = self.paginate_queryset(events)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class DatasetKaggleActionView(ScopedAPIView):
+    # Engineers only (IsLabEngineer: 403), the same refusals as the web pages (409 while
+    # something else is under way, or the dataset is not in a state for it).
+    serializer_class = DatasetSerializer
+    permission_classes = [permissions.IsAuthenticated, IsLabEngineer]
+
+    def engineers_dataset(self, pk):
+        dataset = self.get_dataset(pk)
+        self.check_object_permissions(self.request, dataset)
+        return dataset
+
+    def answer(self, pk):
+        return Response(self.get_serializer(self.get_dataset(pk)).data, status=202)
+
+
+class DatasetMakePublicView(DatasetKaggleActionView):
+    """Makes a published private dataset public on Kaggle: cannot be undone (Kaggle never
+    makes a dataset private again), so `confirm` must be true. Answers 202: a worker asks
+    Kaggle, and the dataset's history shows Kaggle's answer (`dataset.made_public` or
+    `dataset.make_public.failed`); `is_private` follows what Kaggle then shows."""
+
+    @extend_schema(request=MakePublicSerializer, responses={202: DatasetSerializer})
+    def post(self, request, pk):
+        dataset = self.engineers_dataset(pk)
+        serializer = MakePublicSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dataset_make_public(
+            dataset, actor=request.user, confirm=serializer.validated_data["confirm"]
+        )
+        return self.answer(pk)
+
+
+class DatasetRemoveFromKaggleView(DatasetKaggleActionView):
+    """Deletes the dataset on Kaggle (every version); `confirm` must be its ref
+    (owner/slug). Answers 202: once Kaggle no longer has it, the dataset is archived in
+    Wharf with its whole history (`dataset.removed_from_kaggle`), slug and title kept."""
+
+    @extend_schema(request=RemoveFromKaggleSerializer, responses={202: DatasetSerializer})
+    def post(self, request, pk):
+        dataset = self.engineers_dataset(pk)
+        serializer = RemoveFromKaggleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dataset_remove_from_kaggle(
+            dataset, actor=request.user, confirm=serializer.validated_data["confirm"]
+        )
+        return self.answer(pk)
