@@ -12,12 +12,15 @@ PYTHON    ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
                   && { command -v $$p; break; }; done)
 # Two processes: most integration tests wait on workers and the sandbox, not the CPU.
 PYTEST_ARGS ?= -n 2
+# Where the browser tests look for Chromium (tests/conftest.py, CHROMIUM_CANDIDATES).
+CHROMIUM_PATHS ?= /usr/lib/chromium/chromium chromium chromium-browser google-chrome
+CHROMIUM_INSTALL := sudo apt-get update && sudo apt-get install -y chromium
 
-.PHONY: run test lint security format venv demo-data clean-demo sandbox
+.PHONY: run test lint security format venv demo-data clean-demo sandbox chromium
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Wharf needs Python 3.12 or newer (python3.12 on PATH, or PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -31,8 +34,36 @@ demo-data: venv
 run: demo-data
 	DJANGO_SETTINGS_MODULE=portal.settings.demo $(PY) manage.py runstack
 
-test: venv
+test: venv chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests need Chromium: Debian's package, installed here when it is missing
+# and this user may install (root, or sudo without a password); otherwise stop before
+# the suite runs, with the command to run.
+chromium:
+	@if [ -n "$$WHARF_CHROMIUM" ]; then exit 0; fi; \
+	for c in $(CHROMIUM_PATHS); do command -v $$c >/dev/null 2>&1 && exit 0; done; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "The browser tests need Chromium and this machine has no apt-get. Install"; \
+	  echo "Chromium or Chrome, then: WHARF_CHROMIUM=/path/to/chrome make test"; \
+	  exit 1; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Chromium (Debian's package) for the browser tests ..."; \
+	  apt-get update && apt-get install -y chromium || exit 1; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "Installing Chromium (Debian's package, with sudo) for the browser tests ..."; \
+	  sudo apt-get update && sudo apt-get install -y chromium || exit 1; \
+	else \
+	  echo "The browser tests need Chromium, and this user may not install packages. Run:"; \
+	  echo ""; \
+	  echo "    $(CHROMIUM_INSTALL)"; \
+	  echo ""; \
+	  echo "then make test again. (Or WHARF_CHROMIUM=/path/to/chrome make test; or leave the"; \
+	  echo "browser tests out: make test PYTEST_ARGS='-n 2 -m \"not browser\"'.)"; \
+	  exit 1; \
+	fi; \
+	for c in $(CHROMIUM_PATHS); do command -v $$c >/dev/null 2>&1 && exit 0; done; \
+	echo "apt-get finished but no Chromium is on PATH ($(CHROMIUM_PATHS))."; exit 1
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -49,7 +80,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 sandbox: venv
-	$(PY) -m kaggle_sandbox --port 7777 --data-dir var/kaggle-sandbox
+	$(PY) -m kaggle_sandbox --port $${WHARF_KAGGLE_SANDBOX_PORT:-7777} --data-dir var/kaggle-sandbox
 
 clean-demo:
-	rm -rf var/wharf.sqlite3* var/redis var/uploads var/staging var/kaggle-sandbox
+	rm -rf var/wharf.sqlite3* var/redis var/uploads var/staging var/kaggle-sandbox var/instance.env

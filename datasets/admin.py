@@ -7,6 +7,7 @@ from .models import (
     DatasetFile,
     DatasetSchedule,
     Event,
+    Invitation,
     KaggleAccount,
     Lab,
     LabPattern,
@@ -172,3 +173,16 @@ class DatasetFileAdmin(admin.ModelAdmin):
 @admin.register(Comment)
 class CommentAdmin(admin.ModelAdmin):
     list_display = ["submission", "author", "created_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made and used from the lab's page (the token is only
+    ever in the e-mail)."""
+
+    list_display = ["email", "lab", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["lab", "role"]
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

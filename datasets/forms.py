@@ -7,9 +7,10 @@ from crispy_forms.layout import Field, Layout
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 
-from . import metadata, rules, tabular
+from . import citation, cover, metadata, rules, tabular
 from .models import (
     CredentialKind,
     Dataset,
@@ -20,6 +21,7 @@ from .models import (
     Profile,
     StorageRoot,
 )
+from .models.datasets import CollaboratorRole
 
 
 class KeywordsField(forms.CharField):
@@ -61,9 +63,19 @@ class DatasetForm(forms.ModelForm):
             "are removed.",
             "is_private": "Recommended. A public dataset can never be made private again.",
             "folder_packaging": "Folders are published as one archive each.",
+            "user_specified_sources": "Where the data comes from: instrument, pipeline, "
+            "paper (text and links). Kaggle shows it as the dataset's sources.",
+            "cover_image": "PNG, JPEG or WebP, at least 560×280 pixels. Wharf fits it to "
+            "Kaggle's 560×280 header; the page shows both crops Kaggle makes.",
+            "expected_update_frequency": "How often new versions come. Left empty, a "
+            "dataset with a schedule says what its schedule implies.",
         }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 10}),
+            "user_specified_sources": forms.Textarea(attrs={"rows": 3}),
+            "cover_image": forms.ClearableFileInput(
+                attrs={"accept": "image/png,image/jpeg,image/webp"}
+            ),
             "license": forms.Select(choices=rules.LICENSE_CHOICES),
             "slug": forms.TextInput(
                 attrs={"pattern": "[A-Za-z0-9]+(-[A-Za-z0-9]+)*", "minlength": 6, "maxlength": 50}
@@ -75,6 +87,8 @@ class DatasetForm(forms.ModelForm):
     def __init__(self, *args, user, labs, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lab"].queryset = labs
+        self._collaborators_field(labs)
+        self._creators_field(labs)
         self.fields["kaggle_account"].queryset = KaggleAccount.objects.filter(lab__in=labs)
         self.fields["kaggle_account"].required = True
         self.fields["kaggle_account"].empty_label = "Choose an account"
@@ -110,6 +124,52 @@ class DatasetForm(forms.ModelForm):
     def _laid_out(name: str):
         return Field(name, css_class="font-monospace") if name == "description" else name
 
+    def _collaborators_field(self, labs):
+        """Lab members with a Kaggle username, each as a reader or a writer."""
+        labs = [self.instance.lab] if self.instance.lab_id else labs
+        people = metadata.lab_kaggle_usernames(labs)
+        choices = [
+            (f"{username}:{role}", f"{username} ({member}) as {label.lower()}")
+            for username, member in sorted(people.items())
+            for role, label in CollaboratorRole.choices
+        ]
+        self.fields["collaborators"] = forms.MultipleChoiceField(
+            choices=choices,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            label=metadata.FIELD_LABELS["collaborators"],
+            help_text="Lab members who gave their Kaggle username on their profile page. "
+            "Kaggle lets a reader see a private dataset and a writer change it."
+            if choices
+            else "No member of the lab has given a Kaggle username yet (profile page).",
+        )
+        self.initial["collaborators"] = [
+            f"{c['username']}:{c['role']}" for c in (self.instance.collaborators or [])
+        ]
+
+    def _creators_field(self, labs):
+        labs = [self.instance.lab] if self.instance.lab_id else labs
+        members = (
+            get_user_model()
+            .objects.filter(memberships__lab__in=labs)
+            .distinct()
+            .order_by("last_name", "first_name", "username")
+        )
+        self.fields["creators"] = forms.TypedMultipleChoiceField(
+            choices=[(u.pk, u.get_full_name() or u.username) for u in members],
+            coerce=int,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            label=metadata.FIELD_LABELS["creators"],
+            help_text="Lab members credited as authors when the dataset is cited (with the "
+            "ORCID iD from their profile). None chosen: whoever registered it.",
+        )
+        self.initial["creators"] = list(self.instance.creators or [])
+
+    def clean_collaborators(self):
+        chosen = self.cleaned_data.get("collaborators") or []
+        return [dict(zip(("username", "role"), item.split(":", 1), strict=True)) for item in chosen]
+
     def _rule(self, name, check):
         value = self.cleaned_data.get(name) or ""
         value = value.strip()
@@ -138,12 +198,41 @@ class DatasetForm(forms.ModelForm):
         rules.check_no_control_characters(text.replace("\r", ""), "The description")
         return text
 
+    def clean_cover_image(self):
+        value = self.cleaned_data.get("cover_image")
+        if value is False:  # "clear" ticked
+            return ""
+        if isinstance(value, UploadedFile):  # else the stored (already sanitised) one
+            try:
+                return cover.cover_sanitise(value)
+            except cover.CoverError as exc:
+                raise ValidationError(str(exc)) from None
+        return value
+
+    def clean_user_specified_sources(self):
+        text = (self.cleaned_data.get("user_specified_sources") or "").strip()
+        if len(text) > metadata.SOURCES_MAX:
+            raise ValidationError(f"Keep the sources under {metadata.SOURCES_MAX:,} characters.")
+        rules.check_no_control_characters(text.replace("\r", ""), "The sources")
+        return text
+
     def clean(self):
         cleaned = super().clean()
         lab = cleaned.get("lab") or (self.instance.lab if self.instance.lab_id else None)
         account = cleaned.get("kaggle_account")
         if lab and account and account.lab_id != lab.pk:
             self.add_error("kaggle_account", "Choose an account of the dataset's lab.")
+        if lab and cleaned.get("creators"):
+            members = set(lab.memberships.values_list("user_id", flat=True))
+            if not set(cleaned["creators"]) <= members:
+                self.add_error("creators", "Choose members of the dataset's lab.")
+        if lab and "collaborators" in cleaned:
+            try:
+                cleaned["collaborators"] = metadata.clean_collaborators(
+                    lab, cleaned["collaborators"]
+                )
+            except metadata.MetadataError as exc:
+                self.add_error("collaborators", str(exc))
         return cleaned
 
 
@@ -310,6 +399,13 @@ class SubmitForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="What is new in this version. Required after the first version.",
     )
+    delete_old_versions = forms.BooleanField(
+        required=False,
+        label="Ask Kaggle to delete the older versions",
+        help_text="For the account's storage quota: once this version is published, Kaggle "
+        "deletes every older version of the dataset (their files cannot be downloaded any "
+        "more). The reviewer sees the request.",
+    )
 
     def clean_version_notes(self):
         text = self.cleaned_data.get("version_notes") or ""
@@ -380,15 +476,50 @@ class DatasetFilterForm(forms.Form):
 
 
 class ProfileForm(forms.ModelForm):
+    # Longer than the iD itself: people paste https://orcid.org/0000-...
+    orcid = forms.CharField(
+        required=False,
+        max_length=60,
+        label="ORCID iD",
+        help_text="Optional, e.g. 0000-0002-1825-0097: shown with your name in citations.",
+    )
+
     class Meta:
         model = Profile
-        fields = ["email_on_submission", "email_on_review", "email_on_comment", "email_on_publish"]
+        fields = [
+            "kaggle_username",
+            "orcid",
+            "email_on_submission",
+            "email_on_review",
+            "email_on_comment",
+            "email_on_publish",
+        ]
+        help_texts = {
+            "kaggle_username": "Your own Kaggle username: datasets of your lab can then "
+            "make you a collaborator on Kaggle.",
+        }
         labels = {
+            "kaggle_username": "Kaggle username",
             "email_on_submission": "New submissions to review",
             "email_on_review": "My submissions approved or returned",
             "email_on_comment": "Comments on submissions I take part in",
             "email_on_publish": "My versions published or failed",
         }
+
+    def clean_kaggle_username(self):
+        value = (self.cleaned_data.get("kaggle_username") or "").strip()
+        if value:
+            rules.check_owner_slug(value)
+        return value
+
+    def clean_orcid(self):
+        value = (self.cleaned_data.get("orcid") or "").strip()
+        if not value:
+            return ""
+        try:
+            return citation.check_orcid(value)
+        except citation.CitationError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class HistoryFilterForm(forms.Form):

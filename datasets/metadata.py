@@ -3,6 +3,9 @@ exact `dataset-metadata.json` built from it (`isPrivate` always present: Kaggle 
 a missing value as public)."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
 
 from . import tabular
 from .models import Dataset
@@ -21,7 +24,12 @@ class MetadataField:
     editable: bool = True
     # The form tab it is shown on.
     tab: str = ""
+    # Accepted by the JSON API (a file is not).
+    api: bool = True
 
+
+SOURCES_MAX = 5000
+UPDATE_FREQUENCIES = ("never", "annually", "quarterly", "monthly", "weekly", "daily", "hourly")
 
 BASICS, DESCRIPTION, PUBLISHING = "1. Basics", "2. Description", "3. Publishing"
 
@@ -34,16 +42,24 @@ METADATA_FIELDS = (
     MetadataField("description", "Description", tab=DESCRIPTION),
     MetadataField("keywords", "Keywords", tab=DESCRIPTION),
     MetadataField("license", "License", tab=DESCRIPTION),
+    MetadataField("user_specified_sources", "Sources", tab=DESCRIPTION),
+    MetadataField("cover_image", "Cover image", tab=DESCRIPTION, api=False),
+    # Wharf's own (citations), not Kaggle's.
+    MetadataField("creators", "Creators", snapshot=False, tab=DESCRIPTION, api=False),
     MetadataField("is_private", "Private on Kaggle", tab=PUBLISHING),
     MetadataField("source", "Where the files come from", snapshot=False, tab=PUBLISHING),
     MetadataField("folder_packaging", "Folder packaging", tab=PUBLISHING),
+    MetadataField("expected_update_frequency", "Expected update frequency", tab=PUBLISHING),
+    MetadataField("collaborators", "Kaggle collaborators", tab=PUBLISHING),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in METADATA_FIELDS}
 SNAPSHOT_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.snapshot)
 EDITABLE_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.editable)
-# What the API shows of a dataset: every field but the account row (shown as owner_slug).
-PUBLIC_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.name != "kaggle_account")
+API_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.editable and f.api)
+# What the API shows of a dataset: every field but the account row (shown as owner_slug)
+# and files.
+PUBLIC_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.name != "kaggle_account" and f.api)
 FIELD_LABELS = {f.name: f.label for f in METADATA_FIELDS}
 
 
@@ -57,7 +73,86 @@ def form_tabs() -> list[tuple[str, list[str]]]:
 
 
 def dataset_snapshot(dataset: Dataset) -> dict:
-    return {field: getattr(dataset, field) for field in SNAPSHOT_FIELDS}
+    snapshot = {field: getattr(dataset, field) for field in SNAPSHOT_FIELDS}
+    snapshot["cover_image"] = dataset.cover_image.name or ""  # a file: its stored name
+    if not snapshot["expected_update_frequency"]:
+        snapshot["expected_update_frequency"] = schedule_frequency(dataset)
+    return snapshot
+
+
+class MetadataError(ValueError):
+    """A metadata value Wharf refuses; the message says why, for a person."""
+
+
+def lab_kaggle_usernames(labs) -> dict[str, str]:
+    """{Kaggle username: the member's name} of the members of `labs` who gave one."""
+    from .models import Profile
+
+    rows = (
+        Profile.objects.filter(user__memberships__lab__in=labs)
+        .exclude(kaggle_username="")
+        .values_list("kaggle_username", "user__username")
+        .distinct()
+    )
+    return dict(rows)
+
+
+def clean_collaborators(lab, value) -> list[dict]:
+    """[{"username", "role"}] of lab members with a Kaggle username, each once."""
+    from .models.datasets import CollaboratorRole
+
+    known = lab_kaggle_usernames([lab])
+    cleaned, seen = [], set()
+    for item in value or []:
+        if not isinstance(item, dict):
+            raise MetadataError("Each collaborator is a username and a role.")
+        username, role = str(item.get("username", "")), str(item.get("role", "")).lower()
+        if username not in known:
+            raise MetadataError(
+                f"'{username[:50]}' is not the Kaggle username of a member of {lab.name} "
+                "(members add theirs on their profile page)."
+            )
+        if role not in CollaboratorRole.values:
+            raise MetadataError(f"A collaborator is a reader or a writer, not '{role[:20]}'.")
+        if username in seen:
+            raise MetadataError(f"{username} is listed twice; choose one role.")
+        seen.add(username)
+        cleaned.append({"username": username, "role": role})
+    return cleaned
+
+
+def schedule_frequency(dataset: Dataset) -> str:
+    """The update frequency a dataset's schedule implies ('' without one): what Kaggle
+    is told when the researcher did not say."""
+    from .models import DatasetSchedule
+
+    schedule = DatasetSchedule.objects.filter(dataset_id=dataset.pk, enabled=True).first()
+    if schedule is None:
+        return ""
+    if schedule.interval_minutes:
+        minutes = schedule.interval_minutes
+        for limit, word in ((60, "hourly"), (1440, "daily"), (10080, "weekly"),
+                            (44640, "monthly"), (133920, "quarterly")):  # fmt: skip
+            if minutes <= limit:
+                return word
+        return "annually"
+    return _cron_frequency(schedule.cron)
+
+
+def _cron_frequency(cron: str) -> str:
+    parts = cron.split()
+    if len(parts) != 5:
+        return ""
+    minute, hour, day, month, weekday = parts
+    if hour == "*" or "/" in hour or "," in hour or "-" in hour or minute == "*":
+        return "hourly"
+    if day == "*" and weekday == "*":
+        return "daily"
+    if weekday != "*":
+        return "weekly"
+    if month == "*":
+        return "monthly"
+    return "quarterly" if len(month.split(",")) >= 4 else "annually"
 
 
 def published_name(entry: dict, packaging: str) -> str:
@@ -82,6 +177,21 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
         metadata["subtitle"] = snapshot["subtitle"]
     if snapshot.get("description"):
         metadata["description"] = snapshot["description"]
+    # Only a metadata update carries these (create and version ignore them); when
+    # absent the client sends them empty, which is Wharf's state too.
+    if snapshot.get("user_specified_sources"):
+        metadata["userSpecifiedSources"] = snapshot["user_specified_sources"]
+    if snapshot.get("expected_update_frequency"):
+        metadata["expectedUpdateFrequency"] = snapshot["expected_update_frequency"]
+    if snapshot.get("cover_image"):
+        # The client's metadata update uploads `image` (a path joined to the metadata's
+        # folder: an absolute one stands) with Kaggle's two fixed crops; create and
+        # version ignore it. The worker reads Wharf's sanitised copy.
+        metadata["image"] = str(Path(settings.MEDIA_ROOT) / snapshot["cover_image"])
+    if snapshot.get("collaborators"):
+        metadata["collaborators"] = [
+            {"username": c["username"], "role": c["role"]} for c in snapshot["collaborators"]
+        ]
     return metadata
 
 
@@ -119,3 +229,159 @@ def current_files(dataset: Dataset) -> list[dict]:
 def dataset_kaggle_metadata(dataset: Dataset) -> dict:
     """The metadata Wharf would send if the dataset were submitted now."""
     return kaggle_metadata(dataset_snapshot(dataset), current_files(dataset))
+
+
+# --- Frictionless Data Package ----------------------------------------------------------
+
+MEDIA_TYPES = {".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json"}
+
+
+def _package_name(text: str) -> str:
+    import re
+
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")
+    return name or "resource"
+
+
+def datapackage(submission, manifest: list[dict] | None = None, url: str = "") -> dict:
+    """A version as a Frictionless Data Package (datapackage.json): one resource per
+    published file, and per entry of a folder (what Kaggle unpacks), with its size,
+    sha256 (from the staged manifest, or the entry's own hash) and columns. The
+    "continuous data" scripts wrote this format."""
+    snapshot = submission.metadata
+    hashes = {e["path"]: e.get("sha256", "") for e in manifest or []}
+    resources, names = [], set()
+
+    def add(path: str, size: int, sha256: str, columns, description: str = ""):
+        name = _package_name(path)
+        while name in names:
+            name += "-1"
+        names.add(name)
+        suffix = Path(path).suffix.lower()
+        resource = {"name": name, "path": path, "bytes": size}
+        if suffix:
+            resource["format"] = suffix.lstrip(".")
+        if suffix in MEDIA_TYPES:
+            resource["mediatype"] = MEDIA_TYPES[suffix]
+        if sha256:
+            resource["hash"] = f"sha256:{sha256}"
+        if description:
+            resource["description"] = description
+        if columns:
+            resource["schema"] = {"fields": tabular.schema_fields(columns)}
+        resources.append(resource)
+
+    for entry in submission.files:
+        if entry.get("kind") == "folder":
+            described = entry.get("entry_columns") or {}
+            for item in entry.get("entries", []):
+                add(
+                    f"{entry['path']}/{item['path']}",
+                    item["size"],
+                    item.get("sha256", ""),
+                    described.get(item["path"]),
+                )
+        else:
+            add(
+                entry["path"],
+                entry["size"],
+                hashes.get(entry["path"]) or entry.get("sha256", ""),
+                entry.get("columns"),
+                entry.get("description", ""),
+            )
+    package = {
+        "name": _package_name(snapshot["slug"]),
+        "id": f"{snapshot['owner_slug']}/{snapshot['slug']}",
+        "title": snapshot["title"],
+        "version": str(submission.number),
+        "licenses": [{"name": snapshot["license"]}],
+        "keywords": list(snapshot.get("keywords") or []),
+        "resources": resources,
+    }
+    if snapshot.get("subtitle") or snapshot.get("description"):
+        package["description"] = snapshot.get("description") or snapshot["subtitle"]
+    if snapshot.get("user_specified_sources"):
+        package["sources"] = [{"title": snapshot["user_specified_sources"]}]
+    if url:
+        package["homepage"] = url
+    return package
+
+
+# --- Starting from an existing descriptor ---------------------------------------------
+
+DESCRIPTOR_NAMES = ("datapackage.json", "dataset-metadata.json")
+DESCRIPTOR_MAX_BYTES = 1024 * 1024
+
+
+def descriptor_read(path) -> dict:
+    """A datapackage.json or dataset-metadata.json read from lab storage (at most
+    DESCRIPTOR_MAX_BYTES). Raises MetadataError with the reason."""
+    import json
+
+    if Path(path).name not in DESCRIPTOR_NAMES:
+        raise MetadataError("Choose a datapackage.json or dataset-metadata.json file.")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(DESCRIPTOR_MAX_BYTES + 1)
+    except OSError as exc:
+        raise MetadataError(f"It cannot be read: {exc.strerror}.") from None
+    if len(raw) > DESCRIPTOR_MAX_BYTES:
+        raise MetadataError("It is larger than 1 MB; that is not a metadata file.")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MetadataError(f"It is not valid JSON ({str(exc)[:120]}).") from None
+    if not isinstance(data, dict):
+        raise MetadataError("It is JSON, but not an object of metadata.")
+    return data
+
+
+def _text(value, limit: int) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def initial_from_descriptor(data: dict) -> dict:
+    """Form values from a Frictionless Data Package or a Kaggle dataset-metadata.json
+    (also the {"info": ...} one `kaggle datasets metadata` downloads). Only prefills:
+    the form's own checks still decide, and nothing is published without review."""
+    import re
+
+    from datasets import rules
+
+    data = data.get("info") if isinstance(data.get("info"), dict) else data
+    initial = {}
+    slug = data.get("datasetSlug") or str(data.get("id") or "").rpartition("/")[2]
+    slug = slug or data.get("name") or ""
+    if isinstance(slug, str) and slug:
+        initial["slug"] = re.sub(r"[^A-Za-z0-9]+", "-", slug).strip("-")[:50]
+    for key, name, limit in (
+        ("title", "title", 50),
+        ("subtitle", "subtitle", 80),
+        ("description", "description", rules.DESCRIPTION_MAX),
+    ):
+        if _text(data.get(key), limit):
+            initial[name] = _text(data.get(key), limit)
+    keywords = data.get("keywords")
+    if isinstance(keywords, list):
+        initial["keywords"] = [k.strip() for k in keywords if isinstance(k, str) and k.strip()]
+    licenses = data.get("licenses")
+    if isinstance(licenses, list) and licenses and isinstance(licenses[0], dict):
+        name = licenses[0].get("name")
+        if name in rules.LICENSES:
+            initial["license"] = name
+    if isinstance(data.get("isPrivate"), bool):
+        initial["is_private"] = data["isPrivate"]
+    sources = _text(data.get("userSpecifiedSources"), SOURCES_MAX)
+    if not sources and isinstance(data.get("sources"), list):
+        parts = [
+            " ".join(str(s.get(k, "")) for k in ("title", "path") if s.get(k))
+            for s in data["sources"]
+            if isinstance(s, dict)
+        ]
+        sources = "\n".join(p for p in parts if p)[:SOURCES_MAX]
+    if sources:
+        initial["user_specified_sources"] = sources
+    frequency = data.get("expectedUpdateFrequency")
+    if isinstance(frequency, str) and frequency.lower() in UPDATE_FREQUENCIES:
+        initial["expected_update_frequency"] = frequency.lower()
+    return initial

@@ -93,6 +93,13 @@ def attempt_is_live(path: Path) -> bool:
         return False
 
 
+def remove_attempt(path: Path) -> None:
+    """Removes an attempt's folder, and the job's folder once it holds no attempt."""
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # only if empty
+
+
 def remove_dead_attempts(job_id: int, *, keep: Path | None = None) -> int:
     removed = 0
     for path in job_dir(job_id).glob("attempt-*"):
@@ -212,7 +219,7 @@ def job_run(job_id: int, *, task_id: str, worker: str) -> str:
         _finish(jobs.job_fail, job, code=exc.code, message=exc.message, attempt=attempt)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            shutil.rmtree(folder.path, ignore_errors=True)  # no partial staging is kept
+            remove_attempt(folder.path)  # no partial staging is kept
             _finish(jobs.job_fail, job, code="disk_full", attempt=attempt,
                     message="The staging disk is full: free space under WHARF_STAGING_DIR "
                     "(or make it larger), then retry.")  # fmt: skip
@@ -230,7 +237,7 @@ def job_run(job_id: int, *, task_id: str, worker: str) -> str:
     if job.attempts == attempt and job.state in JobState.final():
         keep = job.state == JobState.PUBLISHED and settings.STAGING_RETENTION_HOURS
         if not keep:
-            shutil.rmtree(folder.path, ignore_errors=True)
+            remove_attempt(folder.path)
     return job.state
 
 
@@ -437,6 +444,8 @@ def _differences(job, read: dict) -> list[str]:
     """What Kaggle holds against what was approved (datasets.reconcile, when present),
     plus the keywords Kaggle said it did not take."""
     lines: list[str] = []
+    invalid = list(job.invalid_tags or [])
+    read = {**read, "invalid_tags": invalid}
     try:
         from datasets import reconcile
     except ImportError:  # the comparison arrives with issue 15's reconcile module
@@ -451,7 +460,6 @@ def _differences(job, read: dict) -> list[str]:
             log.exception("job %s: comparing with Kaggle failed", job.pk,
                           extra={"job_id": job.pk})  # fmt: skip
             lines = ["Wharf could not compare the published dataset with what was approved."]
-    invalid = list(job.invalid_tags or [])
     if invalid and not any(all(tag in line for tag in invalid) for line in lines):
         lines.append(f"Kaggle did not take the keywords {', '.join(invalid)} (not Kaggle tags).")
     return lines

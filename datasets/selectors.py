@@ -88,13 +88,17 @@ def last_published_submission(dataset: Dataset, before: Submission | None = None
 def previous_review(submission: Submission):
     """The version reviewed just before this one when it was returned or withdrawn (not
     published): the engineer sees why it came back and what was asked."""
-    return (
+    # Only the one right before: a version returned long ago, with published versions
+    # since, is history, not something this review must answer.
+    before = (
         Submission.objects.filter(dataset_id=submission.dataset_id, pk__lt=submission.pk)
         .select_related("reviewed_by")
         .order_by("-pk")
-        .filter(state__in=[SubmissionState.RETURNED, SubmissionState.WITHDRAWN])
         .first()
     )
+    if before is not None and before.state in (SubmissionState.RETURNED, SubmissionState.WITHDRAWN):
+        return before
+    return None
 
 
 # The identity (owner, slug) of a published dataset never changes: not worth a row.
@@ -154,3 +158,29 @@ def jobs_for(user) -> QuerySet[PublishJob]:
         user,
         "dataset__lab",
     )
+
+
+# What the watch (services.lifecycle) saw change on Kaggle outside Wharf.
+DRIFT_ACTIONS = ("kaggle.drift.edited", "kaggle.drift.deleted", "kaggle.drift.made_public")
+
+
+def drift_recent(labs, since, limit: int = 20) -> list:
+    """Per dataset of `labs`, its newest watch finding since `since`, unless a later read
+    back found Kaggle in line again."""
+    from .models import Event
+
+    rows = (
+        Event.objects.filter(
+            lab__in=labs, at__gte=since, action__in=(*DRIFT_ACTIONS, "kaggle.drift.cleared")
+        )
+        .select_related("dataset")
+        .order_by("-at", "-id")
+    )
+    seen, found = set(), []
+    for event in rows[: limit * 5]:
+        if event.dataset_id in seen:
+            continue
+        seen.add(event.dataset_id)
+        if event.action in DRIFT_ACTIONS:
+            found.append(event)
+    return found[:limit]

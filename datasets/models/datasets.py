@@ -34,6 +34,30 @@ class Packaging(models.TextChoices):
     TAR = "tar", "tar"
 
 
+def cover_upload_to(instance, filename):
+    import uuid
+
+    return f"covers/{uuid.uuid4().hex}.png"
+
+
+class UpdateFrequency(models.TextChoices):
+    """Kaggle's "expected update frequency" (a free string in its API; these are the
+    words its dataset settings offer)."""
+
+    NEVER = "never", "Never"
+    ANNUALLY = "annually", "Annually"
+    QUARTERLY = "quarterly", "Quarterly"
+    MONTHLY = "monthly", "Monthly"
+    WEEKLY = "weekly", "Weekly"
+    DAILY = "daily", "Daily"
+    HOURLY = "hourly", "Hourly"
+
+
+class CollaboratorRole(models.TextChoices):
+    READER = "reader", "Reader"
+    WRITER = "writer", "Writer"
+
+
 class Dataset(models.Model):
     lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="datasets")
     kaggle_account = models.ForeignKey(
@@ -51,6 +75,17 @@ class Dataset(models.Model):
     folder_packaging = models.CharField(
         max_length=3, choices=Packaging.choices, default=Packaging.ZIP
     )
+    # Provenance and cadence, sent as userSpecifiedSources / expectedUpdateFrequency.
+    user_specified_sources = models.TextField(blank=True)
+    expected_update_frequency = models.CharField(
+        max_length=20, choices=UpdateFrequency.choices, blank=True
+    )
+    # Kaggle collaborators: [{"username": a lab member's Kaggle username, "role"}].
+    collaborators = models.JSONField(default=list, blank=True)
+    # The lab members credited as authors in citations (user ids, in order).
+    creators = models.JSONField(default=list, blank=True)
+    # Stored as Pillow re-encoded it (datasets.cover), never as uploaded.
+    cover_image = models.FileField(upload_to=cover_upload_to, max_length=300, blank=True)
     # Kept current by the services in the same transaction as the event that changes
     # them, so lists never recompute them per row.
     status = models.CharField(

@@ -225,6 +225,10 @@ class Profile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wharf_profile"
     )
+    # Who the user is elsewhere: a Kaggle username (to be a dataset's collaborator) and
+    # an ORCID iD (in citations).
+    kaggle_username = models.CharField(max_length=50, blank=True)
+    orcid = models.CharField(max_length=19, blank=True)
     email_on_submission = models.BooleanField(
         default=True, help_text="Engineers: a new submission waits for review."
     )

@@ -6,7 +6,16 @@ folders and archives; findings.py adds hits up. Only masked examples ever leave 
 from .findings import finding_line, findings_quote, findings_summary
 from .lab_patterns import UnsafePattern, compile_lab_pattern
 from .rules import KIND_LABELS, KINDS
-from .scanner import Scan, ScanResult, estimate_scan_bytes, human_size
+from .scanner import (
+    Scan,
+    ScanResult,
+    apply_hashes,
+    changed_files,
+    estimate_read_bytes,
+    estimate_scan_bytes,
+    gaps,
+    human_size,
+)
 
 __all__ = [
     "KINDS",
@@ -14,10 +23,14 @@ __all__ = [
     "Scan",
     "ScanResult",
     "UnsafePattern",
+    "apply_hashes",
+    "changed_files",
     "compile_lab_pattern",
+    "estimate_read_bytes",
     "estimate_scan_bytes",
     "finding_line",
     "findings_quote",
     "findings_summary",
+    "gaps",
     "human_size",
 ]

@@ -60,13 +60,25 @@ def looks_binary(head: bytes) -> bool:
     return controls > len(sample) // 100 + 1
 
 
+# The csv module refuses fields over 128 KiB: what is parsed with it is cut well below.
+_CSV_PARSED = 64 << 10
+
+
 def _column_index(line_prefix: bytes, delimiter: bytes) -> int:
     if b'"' not in line_prefix:
         return line_prefix.count(delimiter)
-    fields = next(
-        csv.reader([line_prefix.decode("utf-8", "replace")], delimiter=delimiter.decode())
-    )
-    return max(0, len(fields) - 1)
+    return _quoted_column(line_prefix, delimiter[0])
+
+
+_QUOTE = 34
+
+
+def _quoted_column(line_prefix: bytes, delimiter: int) -> int:
+    """The column a position is in, quotes respected: delimiters outside quotes counted
+    with bytes.split on the even (outside) pieces, so a 50 MB line costs a few passes
+    of C code, not a parse (and never a csv "field larger than field limit")."""
+    pieces = line_prefix.split(b'"')
+    return sum(piece.count(delimiter.to_bytes()) for piece in pieces[::2])
 
 
 class TextLayout:
@@ -120,7 +132,8 @@ class JsonLayout(TextLayout):
         return out
 
     def where(self, block: bytes, hit: Hit, first_line: bool) -> tuple:
-        lo = max(block.rfind(b"\n", 0, hit.start) + 1, hit.start - 300)
+        # Bounded: a one-line JSON file of many MB must not be searched back per hit.
+        lo = block.rfind(b"\n", max(0, hit.start - 300), hit.start) + 1 or max(0, hit.start - 300)
         last = None
         for last in self._KEY.finditer(block, lo, hit.start):  # noqa: B007 - want the last
             pass
@@ -152,12 +165,19 @@ class TableLayout(TextLayout):
     def start(self, first_block: bytes) -> None:
         end = first_block.find(b"\n")
         first = first_block[: end if end != -1 else len(first_block)]
-        text = first.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+        text = first[:_CSV_PARSED].decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
         if self.delimiter is None:
             counts = {d: text.count(d) for d in (",", ";", "\t", "|")}
             self.delimiter = max(counts, key=lambda d: (counts[d], d == ","))
         self.d = self.delimiter.encode()
-        fields = next(csv.reader([text], delimiter=self.delimiter), [])
+        if len(first) > _CSV_PARSED or "\r" in text:
+            # A header line is names of at most 80 characters; a first line longer than
+            # this (or one ending in a lone CR: old Mac line ends) is data, or no table.
+            return
+        try:
+            fields = next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error:
+            return  # no header row: columns are numbered, nothing to go by
         if not fields or not all(_is_header(f) for f in fields):
             return  # no header row: columns are numbered, nothing to go by
         self.headers = fields
@@ -176,8 +196,12 @@ class TableLayout(TextLayout):
         return bool(self.identifiers)
 
     def _identifier_examples(self, rest: bytes) -> None:
-        lines = rest[:65536].decode("utf-8", "replace").splitlines()[:50]
-        for row in csv.reader(lines, delimiter=self.delimiter):
+        lines = rest[:_CSV_PARSED].decode("utf-8", "replace").splitlines()[:50]
+        try:
+            rows = list(csv.reader(lines, delimiter=self.delimiter))
+        except csv.Error:  # a quote left open, a stray NUL: examples are only a nicety
+            return
+        for row in rows:
             for index, examples in self.identifiers:
                 if index < len(row) and row[index].strip() and len(examples) < 3:
                     value = rules.mask_generic(row[index].encode())

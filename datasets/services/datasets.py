@@ -154,7 +154,9 @@ def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
 
 
 
-def dataset_delete(dataset: Dataset, *, actor) -> None:
+def dataset_delete_check(dataset: Dataset, *, actor) -> None:
+    """Raises what dataset_delete would refuse, so the delete page can say so up front
+    instead of offering a button that fails."""
     role = _require_member(actor, dataset.lab)
     if dataset.latest_version or dataset.jobs.exists():
         raise Conflict("A dataset with publish history cannot be deleted; its history stays.")
@@ -162,6 +164,10 @@ def dataset_delete(dataset: Dataset, *, actor) -> None:
         raise Conflict("Withdraw the submission before deleting the dataset.")
     if role != "engineer" and dataset.created_by_id != actor.pk:
         raise Forbidden("Only the researcher who registered it or an engineer may delete it.")
+
+
+def dataset_delete(dataset: Dataset, *, actor) -> None:
+    dataset_delete_check(dataset, actor=actor)
     uploads = [f.upload.name for f in dataset.files.all() if f.upload]
     with transaction.atomic():
         event_record(

@@ -330,7 +330,11 @@ def job_cancel(job: PublishJob, *, actor) -> PublishJob:
     is created. Once the create/version/metadata request may have reached Kaggle the
     cancel is refused with the reason (Kaggle would act anyway)."""
     _require_engineer(actor, job.dataset)
-    if job.state == JobState.QUEUED:
+    job.refresh_from_db()
+    # A requeued job whose earlier attempt already asked Kaggle is not cancellable: the
+    # check below refuses it with the reason. (No attempt runs while it is queued, and
+    # a fenced-off one cannot set the markers, so they cannot change meanwhile.)
+    if job.state == JobState.QUEUED and not job.kaggle_acting:
         try:
             return _transition(
                 job, JobState.CANCELLED, from_states=[JobState.QUEUED], action="job.cancelled",

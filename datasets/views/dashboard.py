@@ -13,6 +13,7 @@ from django.views.generic import TemplateView
 from datasets.models import JobState, Submission, SubmissionState
 from datasets.selectors import (
     datasets_for,
+    drift_recent,
     jobs_for,
     labs_where_engineer,
     memberships_of,
@@ -126,6 +127,7 @@ class DashboardView(MemberRequiredMixin, TemplateView):
             failures=failures,
             failure_codes=list(failure_codes),
             weeks=self._per_week(jobs, now),
+            drift=drift_recent(labs_where_engineer(user), now - timedelta(days=30)),
         )
         return super().get_context_data(**kwargs)
 
@@ -148,3 +150,17 @@ class DashboardView(MemberRequiredMixin, TemplateView):
             height = round(80 * n / top)
             weeks.append({"week": week, "n": n, "x": i * 40 + 10, "h": height, "y": 90 - height})
         return weeks
+
+
+class WorkersPanelView(MemberRequiredMixin, TemplateView):
+    """htmx: the dashboard's workers panel, from the readiness check (a worker on each
+    queue). Its own request: the check waits up to a second for workers to answer."""
+
+    template_name = "datasets/includes/workers_panel.html"
+
+    def get_context_data(self, **kwargs):
+        from portal.health import readiness_report
+
+        report, ready = readiness_report()
+        kwargs.update(report=report, ready=ready)
+        return super().get_context_data(**kwargs)

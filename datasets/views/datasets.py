@@ -6,25 +6,27 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from datasets import rules
+from datasets import citation, cover, rules
 from datasets.forms import DatasetFilterForm, DatasetForm
 from datasets.metadata import (
+    datapackage,
     dataset_kaggle_metadata,
     dataset_snapshot,
     file_entries,
     kaggle_metadata,
 )
-from datasets.models import Dataset, JobState, Profile, PublishJob, SubmissionState
-from datasets.selectors import datasets_for, labs_of, role_in
+from datasets.models import Dataset, JobState, Profile, PublishJob, Submission, SubmissionState
+from datasets.selectors import datasets_for, labs_of, role_in, scope_to_user
 from datasets.services.datasets import (
     dataset_create,
     dataset_delete,
+    dataset_delete_check,
     dataset_update,
     ensure_editable,
 )
@@ -121,6 +123,7 @@ class DatasetDetailView(LabScopedMixin, DetailView):
             active_job_states=JobState.active(),
             next_version=(dataset.latest_version or 0) + 1,
             can_delete=not dataset.latest_version and latest_job is None,
+            citation_bibtex=citation.bibtex(dataset) if dataset.latest_version else None,
         )
         context["events"] = context["events_page"].events
         # Feed readers cannot log in: the feed's address carries the user's own token.
@@ -232,6 +235,14 @@ class DatasetDeleteView(DatasetChildMixin, TemplateView):
 
     template_name = "datasets/dataset_confirm_delete.html"
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            dataset_delete_check(self.get_dataset(), actor=self.request.user)
+        except ServiceError as exc:  # the page says why instead of offering Delete
+            context["refusal"] = exc.message
+        return context
+
     def post(self, request, *args, **kwargs):
         dataset = self.get_dataset()
         ref = dataset.ref
@@ -254,6 +265,65 @@ class DatasetMetadataView(DatasetChildMixin, View):
         response = HttpResponse(body + "\n", content_type="application/json; charset=utf-8")
         if request.GET.get("inline") != "1":
             response["Content-Disposition"] = 'attachment; filename="dataset-metadata.json"'
+        return response
+
+
+class DatasetCoverView(DatasetChildMixin, View):
+    """One of the two crops Kaggle makes of the cover, from Wharf's sanitised copy."""
+
+    def get(self, request, *args, **kwargs):
+        dataset = self.get_dataset()
+        if not dataset.cover_image or kwargs["crop"] not in ("header", "thumbnail"):
+            raise Http404("No cover image.")
+        try:
+            with dataset.cover_image.open("rb") as handle:
+                png = cover.cover_crop(handle.read(), kwargs["crop"])
+        except (OSError, ValueError):
+            raise Http404("The cover image is not readable.") from None
+        response = HttpResponse(png, content_type="image/png")
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'"
+        response["Cache-Control"] = "private, max-age=300"
+        return response
+
+
+class DatasetCitationView(DatasetChildMixin, View):
+    """How to cite the newest published version: BibTeX or CITATION.cff."""
+
+    def get(self, request, *args, **kwargs):
+        dataset = self.get_dataset()
+        fmt = kwargs["fmt"]
+        if fmt not in ("bib", "cff"):
+            raise Http404("Citations come as .bib or .cff.")
+        text = citation.bibtex(dataset) if fmt == "bib" else citation.citation_cff(dataset)
+        if text is None:
+            raise Http404("A dataset is cited once a version is published.")
+        kind = "application/x-bibtex" if fmt == "bib" else "application/x-yaml"
+        response = HttpResponse(text, content_type=f"{kind}; charset=utf-8")
+        name = f"{dataset.slug}.bib" if fmt == "bib" else "CITATION.cff"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class VersionDataPackageView(MemberRequiredMixin, View):
+    """A published version as a Frictionless Data Package (datapackage.json)."""
+
+    def get(self, request, *args, **kwargs):
+        submissions = scope_to_user(Submission.objects.all(), request.user, "dataset__lab")
+        submission = submissions.filter(pk=kwargs["pk"]).select_related("dataset").first()
+        if submission is None:
+            raise Http404("No such version among your labs' datasets.")
+        job = (
+            submission.jobs.filter(state=JobState.PUBLISHED).order_by("-finished_at", "-id").first()
+        )
+        if job is None:
+            raise Http404("This version has not been published.")
+        package = datapackage(submission, job.manifest, url=job.kaggle_url)
+        response = HttpResponse(
+            metadata_json(package) + "\n", content_type="application/json; charset=utf-8"
+        )
+        if request.GET.get("inline") != "1":
+            response["Content-Disposition"] = 'attachment; filename="datapackage.json"'
         return response
 
 

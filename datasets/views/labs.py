@@ -47,6 +47,12 @@ from datasets.services.scans import lab_pattern_add, lab_pattern_delete
 from .mixins import LabScopedMixin, MemberRequiredMixin, ServiceActionView, add_service_error
 
 
+def form_ids(form_name: str) -> str:
+    """The lab page holds several forms with fields of the same name (name, secret,
+    role): each form's ids get its own prefix, so every label names its own field."""
+    return form_name.removesuffix("_form") + "-%s"
+
+
 class LabListView(MemberRequiredMixin, ListView):
     template_name = "datasets/lab_list.html"
     context_object_name = "labs"
@@ -84,12 +90,16 @@ class LabMixin(MemberRequiredMixin):
             "scan_patterns": lab.scan_patterns.select_related("created_by"),
         }
         if engineer:
-            context["account_form"] = forms.get("account_form") or KaggleAccountForm()
-            context["root_form"] = forms.get("root_form") or StorageRootForm()
-            context["pattern_form"] = forms.get("pattern_form") or LabPatternForm()
-            context["webhook_form"] = forms.get("webhook_form") or WebhookForm()
-            context["member_form"] = forms.get("member_form") or MemberAddForm()
-            context["invitation_form"] = forms.get("invitation_form") or InvitationForm()
+            blank = {
+                "account_form": KaggleAccountForm,
+                "root_form": StorageRootForm,
+                "pattern_form": LabPatternForm,
+                "webhook_form": WebhookForm,
+                "member_form": MemberAddForm,
+                "invitation_form": InvitationForm,
+            }
+            for name, form_class in blank.items():
+                context[name] = forms.get(name) or form_class(auto_id=form_ids(name))
             context["role_choices"] = MemberRoleForm.base_fields["role"].choices
             context["invitations"] = [
                 i for i in lab.invitations.select_related("invited_by")[:50] if i.is_open
@@ -124,6 +134,9 @@ class LabFormView(LabMixin, FormView):
 
     def get(self, request, *args, **kwargs):
         return redirect("datasets:lab_settings", self.get_lab().slug)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "auto_id": form_ids(self.form_context_name)}
 
     def get_context_data(self, **kwargs):
         form = kwargs.pop("form", None)

@@ -8,6 +8,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView
 
+from datasets.changes import unchanged_since_published
 from datasets.forms import ApproveForm, CommentForm, ReturnForm, SubmitForm
 from datasets.metadata import (
     FIELD_LABELS,
@@ -58,6 +59,8 @@ class SubmissionCreateView(EditableDatasetMixin, FormView):
             total_bytes=sum(f.size for f in files),
             next_version=(dataset.latest_version or 0) + 1,
             metadata_json=metadata_json(dataset_kaggle_metadata(dataset)),
+            # Warned before review, not after: publishing it would change nothing on Kaggle.
+            unchanged_since=unchanged_since_published(dataset),
         )
         return super().get_context_data(**kwargs)
 
@@ -65,7 +68,10 @@ class SubmissionCreateView(EditableDatasetMixin, FormView):
         dataset = self.get_dataset()
         try:
             submission = submission_submit(
-                dataset, actor=self.request.user, version_notes=form.cleaned_data["version_notes"]
+                dataset,
+                actor=self.request.user,
+                version_notes=form.cleaned_data["version_notes"],
+                delete_old_versions=form.cleaned_data.get("delete_old_versions", False),
             )
         except (ServiceError, ValidationError) as exc:
             add_service_error(form, exc)

@@ -68,3 +68,13 @@ def test_another_labs_jobs_are_not_found(team, rival, job):
     assert client.post(f"/api/v1/jobs/{job.pk}/retry/").status_code == 404
     assert client.get("/api/v1/jobs/").json()["count"] == 0
     assert client.get(f"/api/v1/jobs/?dataset={job.dataset_id}").status_code == 404
+
+
+def test_a_job_names_both_version_numbers_and_its_differences(team, job):
+    PublishJob.objects.filter(pk=job.pk).update(
+        state=JobState.PUBLISHED, kaggle_version=3, differences=["readme.md is not on Kaggle."]
+    )
+    body = api_client(team.ada).get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["version_label"] == "v1 · Kaggle v3"
+    assert body["differences"] == ["readme.md is not on Kaggle."]
+    assert body["outcome"] == "published with differences"

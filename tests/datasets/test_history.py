@@ -87,7 +87,7 @@ def test_the_dataset_feed_is_atom_with_the_published_versions(client, team, hist
     assert feed.tag == f"{ATOM}feed"
     entries = feed.findall(f"{ATOM}entry")
     assert [e.find(f"{ATOM}title").text for e in entries] == [
-        f"{history['ocean'].title}: version 1 published"
+        f"{history['ocean'].title}: v1 · Kaggle v1 published"
     ]
     assert entries[0].find(f"{ATOM}id").text and entries[0].find(f"{ATOM}updated").text
 
@@ -107,3 +107,51 @@ def test_a_reset_feed_token_stops_the_old_link(client, team, history):
 def test_a_feed_of_another_labs_dataset_is_404(client, history):
     token = feed_token_of(UserFactory())
     assert client.get(f"/feeds/{token}/datasets/{history['ocean'].pk}.atom").status_code == 404
+
+
+def test_history_and_csv_name_both_version_numbers_and_the_differences(client, team, history):
+    ocean = history["ocean"]
+    job_for(team, ocean, 2, JobState.PUBLISHED, kaggle_version=4,
+            differences=["Kaggle dropped the keywords oceans."])  # fmt: skip
+    client.force_login(team.ada)
+    page = client.get("/history/", {"q": "ocean"}).content.decode()
+    assert "v2 · Kaggle v4" in page and "with 1 difference" in page
+    response = client.get("/history.csv", {"q": "ocean"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    header, newest = rows[0], dict(zip(rows[0], rows[1], strict=True))
+    assert header[3] == "version" and newest["version"] == "v2 · Kaggle v4"
+    assert (newest["wharf_version"], newest["kaggle_version"]) == ("2", "4")
+    assert newest["differences"] == "Kaggle dropped the keywords oceans."
+
+
+def test_a_skipped_publish_is_never_named_with_a_version_number(client, team, history):
+    job_for(team, history["ocean"], 2, JobState.SKIPPED)
+    client.force_login(team.ada)
+    page = client.get("/history/", {"q": "ocean", "state": "skipped"}).content.decode()
+    assert "no new version (nothing changed)" in page and ">v2<" not in page
+
+
+def test_the_lab_feed_shows_drift_seen_by_the_watch(client, team, history):
+    from datasets.services.events import event_record
+
+    event_record("kaggle.drift.deleted", dataset=history["ocean"],
+                 data={"differences": ["The dataset is not on Kaggle."]})  # fmt: skip
+    token = feed_token_of(team.grace)
+    feed = ET.fromstring(client.get(f"/feeds/{token}/labs/{team.lab.slug}.atom").content)
+    titles = [e.find(f"{ATOM}title").text for e in feed.findall(f"{ATOM}entry")]
+    assert titles[0] == f"{history['ocean'].title}: deleted on Kaggle outside Wharf"
+    assert len(titles) == 2
+
+
+def test_the_dashboard_lists_drift_until_kaggle_is_in_line_again(client, team, history):
+    from datasets.services.events import event_record
+
+    ocean = history["ocean"]
+    event_record("kaggle.drift.edited", dataset=ocean,
+                 data={"differences": ["Kaggle shows subtitle 'x', approved 'y'."]})  # fmt: skip
+    client.force_login(team.grace)
+    page = client.get("/dashboard/").content.decode()
+    assert "Kaggle shows subtitle &#x27;x&#x27;, approved &#x27;y&#x27;." in page
+    event_record("kaggle.drift.cleared", dataset=ocean, data={"differences": []})
+    page = client.get("/dashboard/").content.decode()
+    assert "approved &#x27;y&#x27;" not in page

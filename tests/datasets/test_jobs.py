@@ -195,3 +195,19 @@ def test_heartbeat_of_a_finished_job_reports_it_lost(job):
     assert jobs.job_heartbeat(job.pk, attempt=1, bytes_done=10)
     jobs.job_fail(job, code="x", message="y")
     assert not jobs.job_heartbeat(job.pk, attempt=1, bytes_done=20)
+
+
+def test_a_requeued_job_whose_create_was_sent_cannot_be_cancelled(
+    job, team, django_capture_on_commit_callbacks
+):
+    job = jobs.job_claim(job.pk, worker="w", task_id="t")
+    jobs.job_staged(job, manifest=[], bytes_total=0)
+    jobs.job_publish_requested(job, version_before=None)
+    PublishJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False):
+        assert jobs.jobs_sweep()["requeued"] == 1
+    with pytest.raises(Conflict) as refused:
+        jobs.job_cancel(job, actor=team.grace)
+    assert "Kaggle is already creating the dataset" in refused.value.message
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED

@@ -6,6 +6,7 @@ import pytest
 from datasets.api.serializers.datasets import DatasetInputSerializer, DatasetSerializer
 from datasets.forms import DatasetForm
 from datasets.metadata import (
+    API_FIELDS,
     EDITABLE_FIELDS,
     METADATA_FIELDS,
     PUBLIC_FIELDS,
@@ -44,7 +45,7 @@ def test_every_editable_field_is_in_the_dataset_form_and_on_a_tab(team):
 def test_the_api_accepts_every_editable_field_and_shows_every_public_one():
     accepted = set(DatasetInputSerializer().fields)
     # The account is named by its Kaggle owner in the API.
-    assert set(EDITABLE_FIELDS) - {"kaggle_account"} <= accepted
+    assert set(API_FIELDS) - {"kaggle_account"} <= accepted
     assert "owner_slug" in accepted
     assert set(PUBLIC_FIELDS) <= set(DatasetSerializer.Meta.fields)
 
@@ -75,3 +76,100 @@ def test_every_declared_field_is_a_dataset_column():
 
     columns = {f.name for f in Dataset._meta.get_fields()}
     assert {f.name for f in METADATA_FIELDS} <= columns
+
+
+# --- Provenance, cadence, collaborators -----------------------------------------------
+
+
+def _kaggle_user(user, username):
+    from datasets.models import Profile
+
+    Profile.objects.update_or_create(user=user, defaults={"kaggle_username": username})
+
+
+def test_sources_and_frequency_reach_the_kaggle_metadata(team):
+    from datasets.metadata import dataset_kaggle_metadata
+
+    dataset = team.dataset(
+        user_specified_sources="Buoy array B, https://example.org/paper",
+        expected_update_frequency="weekly",
+    )
+    body = dataset_kaggle_metadata(dataset)
+    assert body["userSpecifiedSources"] == "Buoy array B, https://example.org/paper"
+    assert body["expectedUpdateFrequency"] == "weekly"
+
+
+@pytest.mark.parametrize(
+    ("interval", "cron", "word"),
+    [
+        (30, "", "hourly"),
+        (1440, "", "daily"),
+        (None, "0 3 * * 1", "weekly"),
+        (None, "0 3 1 * *", "monthly"),
+        (None, "15 * * * *", "hourly"),
+    ],
+)
+def test_the_frequency_comes_from_the_schedule_when_not_said(team, interval, cron, word):
+    from datasets.models import DatasetSchedule
+
+    dataset = team.dataset()
+    DatasetSchedule.objects.create(dataset=dataset, interval_minutes=interval, cron=cron)
+    assert dataset_snapshot(dataset)["expected_update_frequency"] == word
+    dataset.expected_update_frequency = "never"
+    assert dataset_snapshot(dataset)["expected_update_frequency"] == "never"
+
+
+def test_lab_members_with_a_kaggle_username_become_collaborators(team):
+    from datasets.metadata import dataset_kaggle_metadata
+
+    _kaggle_user(team.grace, "grace-k")
+    dataset = team.dataset()
+    form = DatasetForm(
+        {
+            "kaggle_account": team.account.pk,
+            "slug": dataset.slug,
+            "title": dataset.title,
+            "license": "CC-BY-4.0",
+            "is_private": "on",
+            "source": "upload",
+            "folder_packaging": "zip",
+            "collaborators": ["grace-k:writer"],
+        },
+        instance=dataset,
+        user=team.ada,
+        labs=Lab.objects.filter(pk=team.lab.pk),
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["collaborators"] == [{"username": "grace-k", "role": "writer"}]
+    fields = {k: v for k, v in form.cleaned_data.items() if k != "lab"}
+    dataset = dataset_services.dataset_update(dataset, actor=team.ada, **fields)
+    body = dataset_kaggle_metadata(dataset)
+    assert body["collaborators"] == [{"username": "grace-k", "role": "writer"}]
+
+
+def test_a_stranger_cannot_be_made_a_collaborator_through_the_api(team):
+    from rest_framework.test import APIClient
+
+    dataset = team.dataset()
+    client = APIClient()
+    client.force_authenticate(team.ada)
+    response = client.patch(
+        f"/api/v1/datasets/{dataset.pk}/",
+        {"collaborators": [{"username": "mallory", "role": "writer"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "not the Kaggle username of a member" in response.json()["collaborators"][0]
+    dataset.refresh_from_db()
+    assert dataset.collaborators == []
+
+
+def test_an_orcid_with_a_wrong_check_digit_is_refused(team):
+    from datasets.forms import ProfileForm
+    from datasets.models import Profile
+
+    profile, _ = Profile.objects.get_or_create(user=team.ada)
+    bad = ProfileForm({"orcid": "0000-0002-1825-0098"}, instance=profile)
+    assert not bad.is_valid() and "last digit" in bad.errors["orcid"][0]
+    good = ProfileForm({"orcid": "https://orcid.org/0000-0002-1825-0097"}, instance=profile)
+    assert good.is_valid() and good.cleaned_data["orcid"] == "0000-0002-1825-0097"

@@ -45,3 +45,71 @@ def test_described_columns_reach_kaggle(team, kaggle_sandbox, tmp_path):
     ]
     # Kaggle's client maps Table Schema types to its own: number -> numeric.
     assert [c["type"] for c in data["columns"]] == ["string", "numeric", "datetime"]
+
+
+def test_sources_frequency_and_collaborators_reach_kaggle(team, kaggle_sandbox, tmp_path):
+    from datasets.models import Profile
+    from datasets.services import datasets as dataset_services
+    from tests.conftest import SECRET_PROBE_USER
+
+    dataset = team.dataset(slug="provenance-reaches-kaggle")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\nB1,12.5\n", "Buoys")
+    job = finished(team.approve(team.submit(dataset)))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    # A metadata-only change: Kaggle takes these only through UpdateDatasetMetadata.
+    Profile.objects.update_or_create(
+        user=team.grace, defaults={"kaggle_username": SECRET_PROBE_USER}
+    )
+    dataset.refresh_from_db()
+    dataset_services.dataset_update(
+        dataset,
+        actor=team.ada,
+        user_specified_sources="Buoy array B (https://example.org/buoys)",
+        expected_update_frequency="weekly",
+        collaborators=[{"username": SECRET_PROBE_USER, "role": "reader"}],
+    )
+    job = finished(team.approve(team.submit(dataset, notes="Sources and cadence")))
+    assert job.state == JobState.PUBLISHED, job.error_message
+
+    client = Client(kaggle_sandbox, tmp_path / "cli")
+    (tmp_path / "cli").mkdir(exist_ok=True)
+    done = client.cli("datasets", "metadata", dataset.ref, "-p", "meta")
+    assert done.returncode == 0, done.output
+    info = json.loads((tmp_path / "cli" / "meta" / "dataset-metadata.json").read_text())["info"]
+    assert info["userSpecifiedSources"] == "Buoy array B (https://example.org/buoys)"
+    assert info["expectedUpdateFrequency"] == "weekly"
+    assert [(c["username"], c["role"].lower()) for c in info["collaborators"]] == [
+        (SECRET_PROBE_USER, "reader")
+    ]
+
+
+def test_the_cover_image_reaches_kaggle_with_its_two_crops(team, kaggle_sandbox):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from datasets import cover
+    from datasets.services import datasets as dataset_services
+    from tests.sandbox.helpers import rpc_calls
+
+    dataset = team.dataset(slug="cover-reaches-kaggle")
+    team.upload(dataset, "buoys.csv", b"buoy,temp\nB1,12.5\n", "Buoys")
+    assert finished(team.approve(team.submit(dataset))).state == JobState.PUBLISHED
+    out = io.BytesIO()
+    Image.new("RGB", (900, 500), (10, 90, 200)).save(out, format="PNG")
+    image = cover.cover_sanitise(SimpleUploadedFile("c.png", out.getvalue()))
+    dataset.refresh_from_db()
+    since = len(kaggle_sandbox.request_log())
+    dataset_services.dataset_update(dataset, actor=team.ada, cover_image=image)
+    job = finished(team.approve(team.submit(dataset, notes="A cover")))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    (call,) = rpc_calls(kaggle_sandbox, "UpdateDatasetMetadata", since)
+    sent = call["body"]["settings"]["image"]
+    assert sent["token"]
+    # (Zero values are left out on the wire.)
+    crops = sent["cropRectangles"]
+    assert [(r.get("left", 0), r["width"], r["height"]) for r in crops] == [
+        (0, 560, 280),
+        (140, 280, 280),
+    ]

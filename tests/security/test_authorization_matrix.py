@@ -138,6 +138,7 @@ POLICY: dict[str, Entry] = {
     "datasets:history":            E(GET=LOGIN),
     "datasets:history_csv":        E(GET=LOGIN),
     "datasets:dashboard":          E(GET=LOGIN),
+    "datasets:dashboard_workers":  E(GET=LOGIN),
     "datasets:feed_dataset":       E("dataset", GET=FEED),
     "datasets:feed_lab":           E("lab", GET=FEED),
     # --- continuous publishing: members look at schedules, engineers change them ------------

@@ -260,13 +260,14 @@ def test_staging_refuses_a_file_once_roots_overlap(team, rival):
     assert refused.value.code == "unsafe_path"
 
 
-def test_staging_refuses_a_root_that_is_no_longer_registered(team):
+def test_staging_refuses_a_root_that_is_no_longer_registered(team, tmp_path):
     dataset = team.dataset(source="storage")
     team.add_storage(dataset, "plain.csv")
     submission = team.submit(dataset)
     team.approve(submission)
     (entry,) = submission.files
-    StorageRoot.objects.filter(pk=team.root.pk).delete()
+    (tmp_path / "moved").mkdir()
+    StorageRoot.objects.filter(pk=team.root.pk).update(path=str(tmp_path / "moved"))
     with pytest.raises(staging.StagingError) as refused:
         publishing._source_of(entry)
     assert "not a storage root" in str(refused.value)
@@ -279,7 +280,7 @@ def test_the_scanner_does_not_read_where_roots_overlap(team, rival):
     team.add_storage(dataset, "plain.csv")
     submission = team.submit(dataset)
     legacy_root(rival.lab, "Grabbed", team.storage)
-    result = Scan(budget=1 << 20, open_upload=lambda name: open(name, "rb")).run(submission.files)
+    result = Scan(budget=1 << 20, open_upload=lambda name: pytest.fail(name)).run(submission.files)
     assert result.files_scanned == 0
     assert THEIRS not in repr(result.findings)
     assert [item["file"] for item in result.not_scanned] == ["plain.csv"]

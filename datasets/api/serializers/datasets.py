@@ -4,8 +4,9 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from datasets import rules
-from datasets.metadata import PUBLIC_FIELDS
+from datasets.metadata import PUBLIC_FIELDS, SOURCES_MAX, MetadataError, clean_collaborators
 from datasets.models import Dataset, DatasetFile, DatasetStatus, Event, Lab, Packaging, Source
+from datasets.models.datasets import UpdateFrequency
 from datasets.selectors import labs_of
 from datasets.versions import dataset_version_label
 
@@ -92,6 +93,30 @@ class DatasetInputSerializer(serializers.Serializer):
     is_private = serializers.BooleanField(default=True)
     source = serializers.ChoiceField(choices=Source.choices, default=Source.UPLOAD)
     folder_packaging = serializers.ChoiceField(choices=Packaging.choices, default=Packaging.ZIP)
+    user_specified_sources = serializers.CharField(
+        required=False, allow_blank=True, max_length=SOURCES_MAX, help_text="Sources, free text."
+    )
+    expected_update_frequency = serializers.ChoiceField(
+        choices=UpdateFrequency.choices, required=False, allow_blank=True
+    )
+    collaborators = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=100,
+        help_text='[{"username": a lab member\'s Kaggle username, "role": "reader"|"writer"}]',
+    )
+
+    def validate_user_specified_sources(self, value):
+        rules.check_no_control_characters(value.replace("\r", ""), "The sources")
+        return value
+
+    def _collaborators(self, lab, attrs):
+        if "collaborators" in attrs:
+            try:
+                attrs["collaborators"] = clean_collaborators(lab, attrs["collaborators"])
+            except MetadataError as exc:
+                raise serializers.ValidationError({"collaborators": [str(exc)]}) from None
+        return attrs
 
     def validate_slug(self, value):
         rules.check_slug(value)
@@ -166,7 +191,7 @@ class DatasetCreateSerializer(DatasetInputSerializer):
                     {"storage_path": ["A storage path goes with source 'storage'."]}
                 )
             attrs["source"] = Source.STORAGE
-        return attrs
+        return self._collaborators(attrs["lab"], attrs)
 
 
 class DatasetUpdateSerializer(DatasetInputSerializer):
@@ -183,7 +208,7 @@ class DatasetUpdateSerializer(DatasetInputSerializer):
             attrs["kaggle_account"] = self.kaggle_account_for(
                 self.instance.lab, attrs.pop("owner_slug")
             )
-        return attrs
+        return self._collaborators(self.instance.lab, attrs)
 
 
 # --- Files -------------------------------------------------------------------------

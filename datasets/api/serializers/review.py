@@ -194,6 +194,11 @@ class SubmitSerializer(serializers.Serializer):
         max_length=rules.VERSION_NOTES_MAX,
         error_messages={"max_length": "Keep version notes under 10,000 characters."},
     )
+    delete_old_versions = serializers.BooleanField(
+        default=False,
+        help_text="Ask Kaggle to delete every older version once this one is published "
+        "(for the storage quota). Shown to the reviewer; ignored for a first version.",
+    )
 
 
 class ApproveSerializer(serializers.Serializer):

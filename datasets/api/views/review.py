@@ -47,6 +47,7 @@ class DatasetSubmissionListView(ScopedAPIView):
             dataset,
             actor=request.user,
             version_notes=serializer.validated_data.get("version_notes", ""),
+            delete_old_versions=serializer.validated_data["delete_old_versions"],
         )
         return Response(self.detail(submission.pk), status=status.HTTP_201_CREATED)
 

