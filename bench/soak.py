@@ -4,7 +4,7 @@ crashed node), Redis is restarted and the Kaggle sandbox misbehaves. It ends wit
 job final, exactly one Kaggle dataset per Wharf dataset and the right number of
 versions, and prints the kills survived and how fast a killed worker's job ran again.
 
-    .venv/bin/python bench/soak.py                       # 20 datasets × 2 versions = 40 jobs
+    .venv/bin/python bench/soak.py            # 20 datasets × 2 versions = 40 jobs, 3 at a time
     .venv/bin/python bench/soak.py --datasets 30 --kills 12 --mib 3
 
 Production clocks (heartbeat 5 s, stale after 20 s, a sweep every 5 s; this script runs
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +129,12 @@ def main():
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--versions", type=int, default=2, help="versions per dataset")
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--active",
+        type=int,
+        default=3,
+        help="approve a new job only while fewer are queued or running",
+    )
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs during the run")
     parser.add_argument("--mib", type=float, default=2, help="size of each file")
     parser.add_argument("--bandwidth", type=int, default=3, help="sandbox upload MiB/s")
@@ -174,6 +181,7 @@ def main():
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
+    from django.utils import timezone
 
     from datasets.models import JobPlan, JobState, Lab, Membership, PublishJob, Role
     from datasets.services import accounts, datasets, files, jobs, review, scans
@@ -218,13 +226,13 @@ def main():
             description="", license="CC0-1.0", keywords=[], is_private=True,
             folder_packaging="zip",
         )  # fmt: skip
-        submit(dataset, 1)
         wharf_datasets.append(dataset)
-    log(f"{args.datasets} datasets approved; workers running")
+    log(f"{args.datasets} datasets made; approving at most {args.active} jobs at a time")
 
-    versions_sent = {d.pk: 1 for d in wharf_datasets}
+    versions_sent = {d.pk: 0 for d in wharf_datasets}
     pending_kills: list[dict] = []
     recoveries: list[float] = []
+    requeued: list[float] = []
     kills = {"pool": 0, "node": 0}
     redis_restarted = False
     next_kill = time.monotonic() + rng.uniform(3, 8)
@@ -243,27 +251,46 @@ def main():
             except Exception as exc:  # the broker may be restarting
                 log(f"sweep failed: {exc}")
             next_sweep = now + 5
-        # Next versions once the previous one is final.
+        # Approvals arrive while the pool has room (--active): a requeued job then waits
+        # for the sweep, not behind a backlog. A dataset's next version once its last
+        # job is final.
+        active = PublishJob.objects.filter(state__in=JobState.active()).count()
         for dataset in wharf_datasets:
             n = versions_sent[dataset.pk]
-            if n >= args.versions:
+            if n >= args.versions or active >= args.active:
                 continue
             last = PublishJob.objects.filter(dataset=dataset).order_by("-id").first()
-            if last and last.state in JobState.final():
+            if last is None or last.state in JobState.final():
                 dataset.refresh_from_db()
                 submit(dataset, n + 1)
                 versions_sent[dataset.pk] = n + 1
-        # Recovery: a killed attempt's job running again in a new attempt (or final).
+                active += 1
+        # Recovery: a killed attempt's job back in the queue (the sweep), then running
+        # again in a new attempt.
         for record in list(pending_kills):
             job = PublishJob.objects.get(pk=record["job"])
+            if "requeued" not in record and (
+                job.state == JobState.QUEUED or job.attempts > record["attempts"]
+            ):
+                record["requeued"] = time.monotonic() - record["at"]
             if job.attempts > record["attempts"] and job.state in JobState.running():
                 recoveries.append(time.monotonic() - record["at"])
+                requeued.append(record.get("requeued", recoveries[-1]))
                 pending_kills.remove(record)
             elif job.state in JobState.final():
                 pending_kills.remove(record)
         # Kills, only of a worker that holds a running job (so recovery can be measured).
         if sum(kills.values()) < args.kills and now >= next_kill:
-            running = list(PublishJob.objects.filter(state__in=JobState.running()))
+            # A job whose worker is alive (a fresh heartbeat) and not already killed.
+            alive = timezone.now() - timedelta(seconds=8)
+            killed = {record["job"] for record in pending_kills}
+            running = [
+                job
+                for job in PublishJob.objects.filter(
+                    state__in=JobState.running(), heartbeat_at__gte=alive
+                )
+                if job.pk not in killed
+            ]
             if running:
                 job = rng.choice(running)
                 worker = next((w for w in workers if w.name == job.worker), None)
@@ -347,7 +374,9 @@ def main():
     if recoveries:
         print(
             f"recovery (killed → running again): median {statistics.median(recoveries):.1f} s,"
-            f" max {max(recoveries):.1f} s over {len(recoveries)} kills (target ≤ 30 s)"
+            f" max {max(recoveries):.1f} s over {len(recoveries)} kills (target ≤ 30 s);"
+            f" back in the queue after median {statistics.median(requeued):.1f} s,"
+            f" max {max(requeued):.1f} s"
         )
     else:
         print("recovery: no kill hit a job that had to run again")

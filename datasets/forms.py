@@ -422,7 +422,10 @@ class ApproveForm(forms.Form):
     )
     acknowledge_findings = forms.BooleanField(
         required=False,
-        label="I have checked the findings of the content scan: this may be published.",
+        label=(
+            "I have checked the findings of the content scan (and the files it could not "
+            "scan): this may be published."
+        ),
     )
 
     def __init__(self, *args, findings: bool = False, **kwargs):

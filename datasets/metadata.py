@@ -9,6 +9,7 @@ from django.conf import settings
 
 from . import tabular
 from .models import Dataset
+from .models.datasets import UpdateFrequency
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,6 @@ class MetadataField:
 
 
 SOURCES_MAX = 5000
-UPDATE_FREQUENCIES = ("never", "annually", "quarterly", "monthly", "weekly", "daily", "hourly")
 
 BASICS, DESCRIPTION, PUBLISHING = "1. Basics", "2. Description", "3. Publishing"
 
@@ -160,6 +160,12 @@ def published_name(entry: dict, packaging: str) -> str:
     if entry.get("kind") == "folder":
         return f"{entry['path']}.{'zip' if packaging == 'zip' else 'tar'}"
     return entry["path"]
+
+
+# Keys of kaggle_metadata that only UpdateDatasetMetadata carries: the client's create
+# and version ignore them (kaggle-client-notes.md, "dataset-metadata.json" table), so a
+# create, or a version where one of them changed, needs the metadata update after it.
+UPDATE_ONLY_KEYS = ("userSpecifiedSources", "expectedUpdateFrequency", "collaborators", "image")
 
 
 def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
@@ -382,6 +388,6 @@ def initial_from_descriptor(data: dict) -> dict:
     if sources:
         initial["user_specified_sources"] = sources
     frequency = data.get("expectedUpdateFrequency")
-    if isinstance(frequency, str) and frequency.lower() in UPDATE_FREQUENCIES:
+    if isinstance(frequency, str) and frequency.lower() in UpdateFrequency.values:
         initial["expected_update_frequency"] = frequency.lower()
     return initial

@@ -358,8 +358,10 @@ def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> d
     try; before any new try, and before failing on a refusal, it looks whether Kaggle
     acted after all (an answer lost on the way, a refusal whose dataset exists anyway)."""
     snapshot = job.submission.metadata
+    sends = []
 
     def send():
+        sends.append(time.monotonic())
         if first:
             return kaggle.dataset_create(
                 credentials, metadata, files, public=not snapshot["is_private"],
@@ -386,6 +388,13 @@ def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> d
         if done_meanwhile() is not None:
             log.warning("job %s: Kaggle refused (%s) but has the version; following it",
                         job.pk, exc.message, extra={"job_id": job.pk})  # fmt: skip
+            return {"ref": ref, "url": ""}
+        if first and exc.code == "slug_taken" and len(sends) > 1:
+            # A re-sent create refused because the slug is taken: taken by our own first
+            # send, whose dataset Kaggle may hide (404) until its first version is
+            # ready. The slug was free when this job looked before sending.
+            log.warning("job %s: the re-sent create found the slug taken by the first; "
+                        "following it", job.pk, extra={"job_id": job.pk})  # fmt: skip
             return {"ref": ref, "url": ""}
         raise
 
@@ -650,7 +659,7 @@ def _follow_processing(job, credentials, ref, pulse) -> int | None:
                 f"{settings.KAGGLE_PROCESSING_DEADLINE} s (status: {status or 'unknown'}); "
                 "check it on Kaggle, then retry.",
             )
-        time.sleep(delay)
+        _wait(pulse, delay, cancellable=False)
         delay = min(settings.KAGGLE_POLL_MAX, delay * 2)
 
 
@@ -676,12 +685,17 @@ def _with_retries(job, pulse, call, *, before_retry=None, cancellable=True):
             delay = exc.retry_after if exc.retry_after is not None else backoff
             delay = min(settings.KAGGLE_RETRY_CAP, delay) * (1 + random.uniform(0, 0.25))
             jobs.job_retrying(job, code=exc.code, message=exc.message, delay=delay, attempt=attempt)
-            end = time.monotonic() + delay
-            while time.monotonic() < end:
-                pulse.check(cancellable=cancellable)
-                time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            _wait(pulse, delay, cancellable=cancellable)
             look_first = before_retry is not None
     raise AssertionError("unreachable")
+
+
+def _wait(pulse, seconds: float, *, cancellable: bool) -> None:
+    """Sleeps, checking twice a second whether the job was taken away (or cancelled)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pulse.check(cancellable=cancellable)
+        time.sleep(min(0.5, max(0.0, end - time.monotonic())))
 
 
 def _version_notes(job: PublishJob) -> str:

@@ -125,3 +125,12 @@ def check_submission_data(submission_id: int) -> str:
     from datasets.services.data_checks import data_checks_run
 
     return data_checks_run(submission_id)
+
+
+@shared_task(name="datasets.tasks.kaggle_requests_sweep", ignore_result=True)
+def kaggle_requests_sweep() -> int:
+    """Every few minutes (beat): sends again a make-public or removal request whose task
+    never reported."""
+    from datasets.services.lifecycle import requests_resend
+
+    return requests_resend()

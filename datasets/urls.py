@@ -39,14 +39,19 @@ urlpatterns = [
         name="dataset_remove_from_kaggle",
     ),
     path(
-        "datasets/<int:pk>/cover/<str:crop>.png",
+        "datasets/<int:pk>/cover.png",
         datasets.DatasetCoverView.as_view(),
         name="dataset_cover",
     ),
     path(
-        "datasets/<int:pk>/citation.<str:fmt>",
-        datasets.DatasetCitationView.as_view(),
-        name="dataset_citation",
+        "datasets/<int:pk>/citation.bib",
+        datasets.DatasetCitationView.as_view(fmt="bib"),
+        name="dataset_citation_bib",
+    ),
+    path(
+        "datasets/<int:pk>/CITATION.cff",
+        datasets.DatasetCitationView.as_view(fmt="cff"),
+        name="dataset_citation_cff",
     ),
     path(
         "versions/<int:pk>/datapackage.json",

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import DEFAULT_KEY, DEFAULT_ORGANIZATION, DEFAULT_USERNAME
+from . import DEFAULT_KEY, DEFAULT_NOTEBOOK, DEFAULT_ORGANIZATION, DEFAULT_USERNAME
 
 
 class AccountsError(ValueError):
@@ -51,7 +51,14 @@ class Accounts:
     @classmethod
     def default(cls) -> Accounts:
         return cls(
-            [User(DEFAULT_USERNAME, key=DEFAULT_KEY, display_name="Wharf Demo")],
+            [
+                User(
+                    DEFAULT_USERNAME,
+                    key=DEFAULT_KEY,
+                    display_name="Wharf Demo",
+                    notebooks=[DEFAULT_NOTEBOOK],
+                )
+            ],
             [Organization(DEFAULT_ORGANIZATION, "Demo Lab", [DEFAULT_USERNAME])],
         )
 

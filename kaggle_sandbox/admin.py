@@ -3,7 +3,7 @@
 GET  health | state | log[?since=SEQ] | faults | settings
 POST faults {method, kind, count, ...} (or a list) | bandwidth {bytes_per_second}
      expire-uploads {include_complete} | clear-log | settings {name: value, ...}
-     reprocess {ref}
+     reprocess {ref, seconds}
 DELETE faults
 """
 
@@ -109,7 +109,7 @@ def handle(handler: Handler, action: str):
             owner, _, slug = str(body.get("ref") or "").partition("/")
             with server.store.lock:
                 ds = server.store.find(owner, slug)
-                version = server.store.reprocess(ds) if ds else None
+                version = server.store.reprocess(ds, body.get("seconds")) if ds else None
             if version is None:
                 return handler.send_json(404, {"error": "no such dataset with a ready version"})
             return handler.send_json(200, {"reprocessing": version["number"]})

@@ -220,12 +220,14 @@ class Store:
             shutil.rmtree(self.files_dir / str(ds["id"]), ignore_errors=True)
             self.save()
 
-    def reprocess(self, ds: dict) -> dict | None:
-        """Sends the newest READY version through REPROCESSING again."""
+    def reprocess(self, ds: dict, seconds: float | None = None) -> dict | None:
+        """Sends the newest READY version through REPROCESSING again (for `seconds`,
+        default the processing delay)."""
         with self.lock:
             version = self.current_version(ds)
             if version is not None:
-                version["reprocess_until"] = self.clock() + self.processing_delay
+                span = self.processing_delay if seconds is None else float(seconds)
+                version["reprocess_until"] = self.clock() + span
                 self.save()
             return version
 

@@ -314,9 +314,11 @@ class SandboxServer:
     def settings(self) -> dict:
         return self._admin("GET", "settings")["settings"]
 
-    def reprocess(self, ref: str) -> int:
-        """Sends the dataset's ready version through REPROCESSING again."""
-        return self._admin("POST", "reprocess", {"ref": ref})["reprocessing"]
+    def reprocess(self, ref: str, seconds: float | None = None) -> int:
+        """Sends the dataset's ready version through REPROCESSING again, for `seconds`
+        (default: the processing delay)."""
+        payload = {"ref": ref} if seconds is None else {"ref": ref, "seconds": seconds}
+        return self._admin("POST", "reprocess", payload)["reprocessing"]
 
     def state(self) -> dict:
         return self._admin("GET", "state")

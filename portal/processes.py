@@ -39,7 +39,8 @@ def main(args: list[str]) -> None:
     # The parent may have died before the line above: then nobody would send the signal.
     if os.getppid() != int(parent):
         sys.exit(1)
-    os.execvp(argv[0], argv)  # noqa: S606  # nosec B606 - the command runstack was given
+    # The command runstack was given, run as it was given (no shell involved).
+    os.execvp(argv[0], argv)  # noqa: S606  # nosec B606
 
 
 if __name__ == "__main__":

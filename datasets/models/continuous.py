@@ -4,8 +4,11 @@ tell other systems what happened."""
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from datasets import webhooks
 
 from .datasets import Dataset, Submission
 from .labs import Lab
@@ -131,6 +134,14 @@ class Webhook(models.Model):
 
     def __str__(self):
         return self.name or self.url
+
+    def clean(self):
+        # The admin saves without the service: the same address check (datasets.webhooks).
+        super().clean()
+        try:
+            self.url = webhooks.check_target(self.url)
+        except webhooks.TargetRefused as exc:
+            raise ValidationError({"url": str(exc)}) from None
 
     @property
     def masked_secret(self) -> str:

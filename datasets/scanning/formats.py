@@ -64,23 +64,6 @@ def looks_binary(head: bytes) -> bool:
 _CSV_PARSED = 64 << 10
 
 
-def _column_index(line_prefix: bytes, delimiter: bytes) -> int:
-    if b'"' not in line_prefix:
-        return line_prefix.count(delimiter)
-    return _quoted_column(line_prefix, delimiter[0])
-
-
-_QUOTE = 34
-
-
-def _quoted_column(line_prefix: bytes, delimiter: int) -> int:
-    """The column a position is in, quotes respected: delimiters outside quotes counted
-    with bytes.split on the even (outside) pieces, so a 50 MB line costs a few passes
-    of C code, not a parse (and never a csv "field larger than field limit")."""
-    pieces = line_prefix.split(b'"')
-    return sum(piece.count(delimiter.to_bytes()) for piece in pieces[::2])
-
-
 class TextLayout:
     """Plain text: a hit is placed by its line."""
 
@@ -161,6 +144,7 @@ class TableLayout(TextLayout):
         self.lat = self.lon = None
         self.norms: list[str] = []
         self._excluded: dict[tuple, bool] = {}
+        self._cache: tuple | None = None
 
     def start(self, first_block: bytes) -> None:
         end = first_block.find(b"\n")
@@ -281,11 +265,7 @@ class TableLayout(TextLayout):
                 lon_start -= 1
             tail = block[m.end() : m.end() + 24]
             lon_end = m.end() + len(tail) - len(tail.lstrip(_DIGITS))
-            line_start = block.rfind(b"\n", 0, lat_start) + 1
-            columns = (
-                _column_index(block[line_start:lat_start], self.d),
-                _column_index(block[line_start:lon_start], self.d),
-            )
+            columns = (self._column_at(block, lat_start)[1], self._column_at(block, lon_start)[1])
             if columns not in ((self.lat, self.lon), (self.lon, self.lat)):
                 continue
             first, second = block[lat_start:lat_end], block[lon_start:lon_end]
@@ -301,11 +281,28 @@ class TableLayout(TextLayout):
             return self.headers[index].strip()
         return index + 1
 
+    def _column_at(self, block: bytes, pos: int) -> tuple[int, int]:
+        """(start of the line, column) of a position. Positions come in order, so each
+        call goes on from the last one: a line of 50 MB is walked once, not per hit."""
+        cache = self._cache
+        if cache is not None and cache[0] is block and cache[2] <= pos:
+            _block, line_start, last, column, quoted = cache
+            newline = block.rfind(b"\n", last, pos)
+            if newline != -1:
+                line_start, last, column, quoted = newline + 1, newline + 1, 0, False
+        else:
+            line_start = block.rfind(b"\n", 0, pos) + 1
+            last, column, quoted = line_start, 0, False
+        pieces = block[last:pos].split(b'"')
+        column += sum(piece.count(self.d) for piece in pieces[int(quoted) :: 2])
+        quoted ^= len(pieces) % 2 == 0  # an odd number of quotes in between
+        self._cache = (block, line_start, pos, column, quoted)
+        return line_start, column
+
     def where(self, block: bytes, hit: Hit, first_line: bool) -> tuple | None:
-        line_start = block.rfind(b"\n", 0, hit.start) + 1
+        line_start, index = self._column_at(block, hit.start)
         if first_line and line_start == 0 and self.headers:
             return ("header", None)
-        index = _column_index(block[line_start : hit.start], self.d)
         excluded = self._excluded.get((hit.kind, index))
         if excluded is None:
             excluded = index < len(self.norms) and rules.header_excludes(

@@ -19,7 +19,8 @@ from .events import event_record
 log = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-DEFAULT_MAX_BYTES_PER_FILE = 256 * 1024 * 1024
+# Frictionless checks about 1–2 MB/s per core (bench/tabular.py): 64 MB is a minute.
+DEFAULT_MAX_BYTES_PER_FILE = 64 * 1024 * 1024
 DEFAULT_INLINE_MAX_BYTES = 2 * 1024 * 1024
 
 

@@ -152,8 +152,6 @@ def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
     return dataset
 
 
-
-
 def dataset_delete_check(dataset: Dataset, *, actor) -> None:
     """Raises what dataset_delete would refuse, so the delete page can say so up front
     instead of offering a button that fails."""

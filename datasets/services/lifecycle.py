@@ -174,6 +174,29 @@ def dataset_remove_from_kaggle(dataset: Dataset, *, actor, confirm: str) -> Data
     )
 
 
+def requests_resend(older_than: float = 300) -> int:
+    """Sends again the requests whose task never reported (a broker that lost it, a
+    worker that died before acknowledging): the task is safe to run twice, the outcome is
+    recorded once. Runs from the beat with the other sweeps."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    sent = 0
+    for dataset in Dataset.objects.filter(status=DatasetStatus.PUBLISHING):
+        for kind, task in (
+            (MAKE_PUBLIC, "dataset_make_public"),
+            (REMOVE, "dataset_remove_from_kaggle"),
+        ):
+            request = _pending(dataset, kind)
+            if request is not None and request.at < cutoff:
+                log.info("resending %s for %s", task, dataset.ref, extra={"dataset_id": dataset.pk})
+                if enqueue(f"datasets.tasks.{task}", dataset.pk) is not None:
+                    sent += 1
+    return sent
+
+
 # --- the worker's side ---------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from .data_checks import data_checks_gate, data_checks_prepare, data_checks_requ
 from .datasets import _require_member, ensure_editable
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
-from .scans import scan_gate, scan_prepare, scan_request
+from .scans import scan_gate, scan_prepare, scan_request, submission_content_changes
 
 # The snapshot key (Submission.metadata) of the researcher's request that Kaggle delete
 # the older versions when this one is published (kagglesdk deleteOldVersions).
@@ -212,6 +212,17 @@ def files_changed_since(submission: Submission) -> list[str]:
     return changed
 
 
+def _refuse_content_changes(submission: Submission) -> None:
+    """Content, not size and mtime (issue 15): the frozen sha256 decides."""
+    altered = submission_content_changes(submission)
+    if altered:
+        raise Conflict(
+            "The content of files on storage changed since this version was submitted: "
+            f"{', '.join(altered)}. The researcher must submit again.",
+            code="content_changed",
+        )
+
+
 def submission_approve(
     submission: Submission, *, actor, note: str = "", acknowledge_findings: bool = False
 ):
@@ -240,6 +251,7 @@ def submission_approve(
             f"{', '.join(changed)}. The researcher must submit again.",
             code="files_changed",
         )
+    _refuse_content_changes(submission)
     note = (note or "").strip()[:5000]
     with transaction.atomic():
         data_checks_gate(submission)
@@ -294,6 +306,7 @@ def submission_approve_by_policy(submission: Submission, *, policy: str):
             f"Files changed on storage since this version was submitted: {', '.join(changed)}.",
             code="files_changed",
         )
+    _refuse_content_changes(submission)
     note = f"Approved by policy ({policy}), not by a person."
     with transaction.atomic():
         data_checks_gate(submission)

@@ -4,9 +4,17 @@ before it may be approved, and a lab adds its own patterns to the rules.
 A version whose scan reads little (a few MB of text) is scanned while it is submitted,
 so its findings are on the review page at once; anything bigger goes to the
 `scan_submission` task after the commit. The result never holds a raw value: the
-scanner masks every example before it leaves it."""
+scanner masks every example before it leaves it.
+
+The same read hashes every file: the sha256 of each file, and of each entry of a
+folder, is frozen in Submission.files (issue 15), and approval compares content with
+it (submission_content_changes). Content never makes a scan fail (issue 18): what the
+scanner cannot read is listed as "not scanned, because …", and the engineer
+acknowledges those gaps as they acknowledge findings."""
 
 import logging
+import os
+import time
 import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -16,7 +24,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from datasets import rules, scanning
+from datasets import rules, scanning, storage
+from datasets.changes import sha256_of
 from datasets.models import (
     Dataset,
     Lab,
@@ -35,6 +44,16 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES_PER_FILE = 256 << 20
 DEFAULT_INLINE_MAX_BYTES = 2 << 20
+# Hashing is cheap next to scanning, but a submission stays a quick web request: a
+# version with more than this many bytes in all (binaries included) goes to the task.
+DEFAULT_INLINE_MAX_READ_BYTES = 32 << 20
+DEFAULT_SECONDS_PER_FILE = 120
+# Below the task's soft time limit (3600 s): files left when it runs out are listed as
+# not scanned (a gap to acknowledge), so even a scan that runs long ends `done`.
+DEFAULT_SECONDS_PER_SCAN = 3300
+# What approval may re-read, in all, of files rewritten in place (same size and mtime,
+# new ctime or inode) to compare their content; beyond it, the re-run scan compares.
+DEFAULT_APPROVAL_REHASH_BYTES = 64 << 20
 
 
 def _setting(name: str, default: int) -> int:
@@ -58,29 +77,40 @@ def _patterns(lab: Lab) -> list:
 
 
 def _scan_files(lab: Lab, files: list[dict]) -> scanning.ScanResult:
+    """Scans and hashes a frozen file list in one read of each file."""
+    seconds = _setting("WHARF_SCAN_SECONDS_PER_SCAN", DEFAULT_SECONDS_PER_SCAN)
     scan = scanning.Scan(
         budget=scan_budget(),
         patterns=_patterns(lab),
         open_upload=lambda name: default_storage.open(name, "rb"),
+        seconds_per_file=_setting("WHARF_SCAN_SECONDS_PER_FILE", DEFAULT_SECONDS_PER_FILE),
+        deadline=time.monotonic() + seconds,
     )
     return scan.run(files)
 
 
 def _is_small(files: list[dict]) -> bool:
     limit = _setting("WHARF_SCAN_INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES)
-    return scanning.estimate_scan_bytes(files) <= limit
+    read_limit = _setting("WHARF_SCAN_INLINE_MAX_READ_BYTES", DEFAULT_INLINE_MAX_READ_BYTES)
+    return (
+        scanning.estimate_scan_bytes(files) <= limit
+        and scanning.estimate_read_bytes(files) <= read_limit
+    )
 
 
 def scan_prepare(dataset: Dataset, files: list[dict]) -> scanning.ScanResult | None:
-    """Scans a small frozen file list now, outside any transaction; None when the task
-    should do it (or when this quick scan could not finish: the task tries again)."""
+    """Scans a small frozen file list now, outside any transaction, and adds each file's
+    sha256 to `files` in place (the list the submission is then created with); None when
+    the task should do it (or when this quick scan could not finish: the task tries)."""
     if not _is_small(files):
         return None
     try:
-        return _scan_files(dataset.lab, files)
+        result = _scan_files(dataset.lab, files)
     except Exception as exc:
         _log_failure(dataset.pk, None, exc)
         return None
+    files[:] = scanning.apply_hashes(files, result.hashes)
+    return result
 
 
 def _enqueue(submission_id: int) -> None:
@@ -128,7 +158,9 @@ def _log_failure(dataset_id, submission_id, exc: BaseException) -> None:
     )  # fmt: skip
 
 
-def _finish(scan: SubmissionScan, generation: int, fields: dict) -> bool:
+def _finish(
+    scan: SubmissionScan, generation: int, fields: dict, hashes: dict | None = None
+) -> bool:
     submission = scan.submission
     with transaction.atomic():
         updated = SubmissionScan.objects.filter(
@@ -138,6 +170,8 @@ def _finish(scan: SubmissionScan, generation: int, fields: dict) -> bool:
             # Re-run since (the newer run's result is the one that counts), or a duplicate
             # delivery of the task finished first.
             return False
+        if hashes:
+            _freeze_hashes(submission, hashes)
         failed = fields["state"] == ScanState.FAILED
         findings = fields.get("findings") or []
         data = {"number": submission.number, "state": fields["state"]}
@@ -150,6 +184,10 @@ def _finish(scan: SubmissionScan, generation: int, fields: dict) -> bool:
                 f"{len(findings)} finding{'s' if len(findings) != 1 else ''} in "
                 f"{files} scanned file{'s' if files != 1 else ''}"
             )
+            gaps = scanning.gaps(fields.get("not_scanned") or [])
+            if gaps:
+                data["not_scanned"] = len(gaps)
+                data["message"] += f"; {len(gaps)} not scanned"
         action = "submission.scan_failed" if failed else "submission.scanned"
         event_record(action, submission=submission, data=data)
     return True
@@ -189,13 +227,30 @@ def scan_run(submission_id: int) -> str:
         )
         _finish(scan, generation, _failed(message))
         return "failed"
-    _finish(scan, generation, _result_fields(result))
+    _finish(scan, generation, _result_fields(result), result.hashes)
     log.info(
         "content scan done: dataset_id=%s submission_id=%s findings=%d files=%d bytes=%d",
         dataset_id, submission_id, len(result.findings), result.files_scanned,
         result.bytes_scanned,
     )  # fmt: skip
     return "done"
+
+
+def _freeze_hashes(submission: Submission, hashes: dict) -> None:
+    """Writes the hashes into the frozen file list, while the version waits for review
+    (the row is locked: a concurrent approval waits for this, or this for it)."""
+    locked = (
+        Submission.objects.select_for_update()
+        .filter(pk=submission.pk, state=SubmissionState.PENDING_REVIEW)
+        .only("files")
+        .first()
+    )
+    if locked is None:
+        return
+    files = scanning.apply_hashes(locked.files, hashes)
+    if files != locked.files:
+        Submission.objects.filter(pk=locked.pk).update(files=files)
+        submission.files = files
 
 
 def _failed(message: str) -> dict:
@@ -258,36 +313,63 @@ def scan_gate(submission: Submission, *, acknowledge_findings: bool, note: str) 
             f"{scan.error} Re-run the scan before approving.",
             code="scan_failed",
         )
-    if not scan.findings:
+    changed = scanning.changed_files(scan.not_scanned)
+    if changed:
+        raise Conflict(
+            f"{_names(changed)} changed on lab storage after this version was submitted, so "
+            "what was scanned is not what was submitted. The researcher must submit again.",
+            code="content_changed",
+        )
+    gaps = scanning.gaps(scan.not_scanned)
+    if not scan.findings and not gaps:
         return {}
     if not acknowledge_findings:
         raise ServiceError(
-            f"The scan found possible personal data ({_count_text(scan)}). Tick the "
-            "acknowledgement and say in the note why it may be published, or return the "
-            "version to the researcher.",
+            f"The scan {_count_text(scan, gaps)}. Tick the acknowledgement and say in the "
+            "note why it may be published, or return the version to the researcher.",
             code="findings_unacknowledged",
             field="acknowledge_findings",
         )
     if not note:
+        what = "findings" if scan.findings else "files the scan could not read"
         raise ServiceError(
-            "Say in the note why the findings may be published: it is kept in the history.",
+            f"Say in the note why the {what} may be published: it is kept in the history.",
             code="note_required",
             field="note",
         )
     summary = scanning.findings_summary(scan.findings)
-    return {
-        "acknowledged_findings": summary,
-        "findings": len(scan.findings),
-        # What the timeline shows: counts by kind, never an example.
-        "message": "Content scan findings acknowledged: "
-        + ", ".join(f"{kind} ×{count}" for kind, count in summary.items()),
-    }
+    # What the timeline shows: counts by kind and the unscanned files, never an example.
+    parts = [f"{kind} ×{count}" for kind, count in summary.items()]
+    if gaps:
+        parts.append(f"{len(gaps)} not scanned ({_names([g['file'] for g in gaps])})")
+    out = {"acknowledged_findings": summary, "findings": len(scan.findings)}
+    if gaps:
+        out["acknowledged_not_scanned"] = [
+            {"file": g["file"], "code": g["code"], "reason": g["reason"]} for g in gaps[:50]
+        ]
+    out["message"] = "Content scan findings acknowledged: " + ", ".join(parts)
+    return out
 
 
-def _count_text(scan: SubmissionScan) -> str:
-    n = len(scan.findings)
-    kinds = sorted({f["kind"] for f in scan.findings})
-    return f"{n} finding{'s' if n != 1 else ''}: {', '.join(kinds)}"
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _count_text(scan: SubmissionScan, gaps: list[dict]) -> str:
+    parts = []
+    if scan.findings:
+        n = len(scan.findings)
+        kinds = sorted({f["kind"] for f in scan.findings})
+        parts.append(
+            f"found possible personal data ({n} finding{'s' if n != 1 else ''}: {', '.join(kinds)})"
+        )
+    if gaps:
+        files = sorted({g["file"] for g in gaps})
+        parts.append(
+            f"could not read {len(files)} file{'s' if len(files) != 1 else ''} ({_names(files)})"
+        )
+    return " and ".join(parts)
 
 
 def scan_allows_auto_approval(submission: Submission) -> bool | None:
@@ -298,12 +380,94 @@ def scan_allows_auto_approval(submission: Submission) -> bool | None:
         return False
     if scan.state in ScanState.unfinished():
         return None
-    return scan.state == ScanState.DONE and not scan.findings
+    # What the scan could not read needs a person as much as what it found.
+    gaps = scanning.gaps(scan.not_scanned) or scanning.changed_files(scan.not_scanned)
+    return scan.state == ScanState.DONE and not scan.findings and not gaps
 
 
 def scan_for(submission: Submission) -> SubmissionScan | None:
     """The submission's scan, if any (a read, kept beside the writes it belongs to)."""
     return SubmissionScan.objects.filter(submission=submission).first()
+
+
+# --- Content, not size and mtime (issue 15) ----------------------------------------------
+
+
+def submission_content_changes(submission: Submission) -> list[str]:
+    """The storage files (and folder entries) whose content is no longer what was
+    submitted; [] when all are. Asked by approval, so it stays cheap whatever the size:
+
+    - a file the scan found changed (a different sha256, or rewritten while read);
+    - one gone, or of another size, or (without a frozen hash) another mtime;
+    - one with a frozen hash whose stat (mtime, inode, ctime) moved: re-read and
+      compared, up to WHARF_APPROVAL_REHASH_BYTES in all. The ctime cannot be set back
+      by the file's owner, so a rewrite that restores size and mtime still shows here.
+      Past the bound, the file is named as rewritten: re-running the scan compares its
+      content in the worker (same bytes: its new stat is recorded, approval passes).
+
+    Staging compares the staged sha256 with the frozen one again (`source_changed`)."""
+    scan = scan_for(submission)
+    changed = scanning.changed_files(scan.not_scanned) if scan is not None else []
+    suspects = []
+    for entry in submission.files:
+        if entry.get("origin") != "storage":
+            continue  # uploads are kept by Wharf under a generated name, never rewritten
+        try:
+            members = _members_now(entry)
+        except (storage.UnsafePath, OSError):
+            changed.append(entry["path"])
+            continue
+        for name, real, frozen in members:
+            if frozen is None or real is None:
+                changed.append(name)  # added to the folder, or gone from it
+                continue
+            try:
+                st = os.stat(real)
+            except OSError:
+                changed.append(name)
+                continue
+            mtime_moved = abs(st.st_mtime - frozen.get("mtime", st.st_mtime)) > 1e-3
+            if st.st_size != frozen.get("size"):
+                changed.append(name)
+            elif not frozen.get("sha256"):
+                if mtime_moved:  # nothing but size and mtime to go by
+                    changed.append(name)
+            elif mtime_moved or (st.st_ino, st.st_ctime_ns) != (
+                frozen.get("inode"),
+                frozen.get("ctime_ns"),
+            ):
+                suspects.append((name, real, frozen["sha256"], st.st_size))
+    left = _setting("WHARF_APPROVAL_REHASH_BYTES", DEFAULT_APPROVAL_REHASH_BYTES)
+    for name, real, digest, size in suspects:
+        if size > left:
+            changed.append(
+                f"{name} (rewritten in place after it was submitted; too big to compare "
+                "here: re-run the scan to compare its content)"
+            )
+            continue
+        left -= size
+        try:
+            same = sha256_of(real) == digest
+        except OSError:
+            same = False
+        if not same:
+            changed.append(name)
+    return list(dict.fromkeys(changed))
+
+
+def _members_now(entry: dict):
+    """(name, real path or None, frozen dict or None) of each file of a storage entry:
+    a folder's frozen entries and whatever it holds now."""
+    real = storage.resolve_under_root(entry["root_path"], entry["relpath"])
+    if entry.get("kind") != "folder":
+        return [(entry["path"], real, entry)]
+    frozen = {sub["path"]: sub for sub in entry.get("entries") or []}
+    now = {e.relpath for e in storage.walk_folder(real)}
+    out = []
+    for rel in sorted(frozen.keys() | now):
+        path = real / rel if rel in now else None
+        out.append((f"{entry['path']}/{rel}", path, frozen.get(rel)))
+    return out
 
 
 # --- The lab's own patterns ------------------------------------------------------------

@@ -169,7 +169,9 @@ def payload(event, delivery_id: str) -> dict:
     }
     if dataset is not None:
         latest, kaggle_version, kaggle_url = (
-            dataset.latest_version, dataset.kaggle_version, dataset.kaggle_url
+            dataset.latest_version,
+            dataset.kaggle_version,
+            dataset.kaggle_url,
         )
         if job is not None and job.state == JobState.PUBLISHED:
             # The event is written before the dataset row takes the new version.

@@ -134,7 +134,7 @@ def event_details(event) -> list[tuple[str, str]]:
 
 @register.filter
 def job_version(job) -> str:
-    """"v3 · Kaggle v4" (datasets.versions: the one way a version is named)."""
+    """Names a job's version as datasets.versions does ("v3 · Kaggle v4")."""
     return job_version_label(job)
 
 

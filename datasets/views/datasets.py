@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,16 +13,27 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from datasets import citation, cover, rules
+from datasets import citation, cover, rules, storage
 from datasets.forms import DatasetFilterForm, DatasetForm
 from datasets.metadata import (
+    MetadataError,
     datapackage,
     dataset_kaggle_metadata,
     dataset_snapshot,
+    descriptor_read,
     file_entries,
+    initial_from_descriptor,
     kaggle_metadata,
 )
-from datasets.models import Dataset, JobState, Profile, PublishJob, Submission, SubmissionState
+from datasets.models import (
+    Dataset,
+    JobState,
+    Profile,
+    PublishJob,
+    StorageRoot,
+    Submission,
+    SubmissionState,
+)
 from datasets.selectors import datasets_for, labs_of, role_in, scope_to_user
 from datasets.services.datasets import (
     dataset_create,
@@ -179,6 +191,7 @@ class DatasetFormMixin(MemberRequiredMixin):
         context = super().get_context_data(**kwargs)
         labs = labs_of(self.request.user)
         context.update(
+            storage_roots=StorageRoot.objects.filter(lab__in=labs).select_related("lab"),
             has_labs=labs.exists(),
             labs_without_accounts=labs.filter(kaggle_accounts__isnull=True),
             licenses=rules.LICENSES,
@@ -198,6 +211,32 @@ class DatasetFormMixin(MemberRequiredMixin):
 
 
 class DatasetCreateView(DatasetFormMixin, FormView):
+    def get_initial(self):
+        """?from_root=<id>&from_path=<path>: prefilled from a datapackage.json or
+        dataset-metadata.json on lab storage."""
+        initial = super().get_initial()
+        root_id, relpath = self.request.GET.get("from_root"), self.request.GET.get("from_path")
+        if self.request.method != "GET" or not (root_id and relpath):
+            return initial
+        roots = StorageRoot.objects.filter(lab__in=labs_of(self.request.user))
+        root = roots.filter(pk=root_id).first() if root_id.isdigit() else None
+        try:
+            if root is None:
+                raise MetadataError("No such storage root in your labs.")
+            relpath = relpath.strip().removeprefix(root.path.rstrip("/") + "/")
+            real = storage.resolve_under_root(root.path, relpath)
+            found = initial_from_descriptor(descriptor_read(real))
+        except (MetadataError, storage.UnsafePath) as exc:
+            messages.warning(self.request, f"Nothing was prefilled from {relpath[:200]}: {exc}")
+            return initial
+        initial.update(found, lab=root.lab)
+        messages.info(
+            self.request,
+            f"Prefilled {len(found)} field(s) from {Path(relpath).name}: check them, then "
+            "register. Nothing reaches Kaggle before a version is reviewed.",
+        )
+        return initial
+
     def save(self, form):
         fields = dict(form.cleaned_data)
         lab = fields.pop("lab")
@@ -269,15 +308,17 @@ class DatasetMetadataView(DatasetChildMixin, View):
 
 
 class DatasetCoverView(DatasetChildMixin, View):
-    """One of the two crops Kaggle makes of the cover, from Wharf's sanitised copy."""
+    """One of the two crops Kaggle makes of the cover (?crop=header|thumbnail), from
+    Wharf's sanitised copy."""
 
     def get(self, request, *args, **kwargs):
         dataset = self.get_dataset()
-        if not dataset.cover_image or kwargs["crop"] not in ("header", "thumbnail"):
+        crop = request.GET.get("crop", "header")
+        if not dataset.cover_image or crop not in ("header", "thumbnail"):
             raise Http404("No cover image.")
         try:
             with dataset.cover_image.open("rb") as handle:
-                png = cover.cover_crop(handle.read(), kwargs["crop"])
+                png = cover.cover_crop(handle.read(), crop)
         except (OSError, ValueError):
             raise Http404("The cover image is not readable.") from None
         response = HttpResponse(png, content_type="image/png")
@@ -290,11 +331,11 @@ class DatasetCoverView(DatasetChildMixin, View):
 class DatasetCitationView(DatasetChildMixin, View):
     """How to cite the newest published version: BibTeX or CITATION.cff."""
 
+    fmt = "bib"
+
     def get(self, request, *args, **kwargs):
         dataset = self.get_dataset()
-        fmt = kwargs["fmt"]
-        if fmt not in ("bib", "cff"):
-            raise Http404("Citations come as .bib or .cff.")
+        fmt = self.fmt
         text = citation.bibtex(dataset) if fmt == "bib" else citation.citation_cff(dataset)
         if text is None:
             raise Http404("A dataset is cited once a version is published.")

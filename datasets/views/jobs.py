@@ -78,7 +78,9 @@ class JobCancelView(ServiceActionView):
     def success_message(self, job, result) -> str:
         if result.state == "cancelled":
             return "The job was cancelled."
-        return "Cancelling: the worker stops the upload within seconds; nothing is created on Kaggle."
+        return (
+            "Cancelling: the worker stops the upload within seconds; nothing is created on Kaggle."
+        )
 
     def get_success_url(self):
         return reverse("datasets:job_detail", args=[self.object.pk])

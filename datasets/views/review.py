@@ -18,6 +18,7 @@ from datasets.metadata import (
 )
 from datasets.models import ScanState, Submission, SubmissionState
 from datasets.scanning import findings_quote
+from datasets.scanning import gaps as scan_gaps
 from datasets.selectors import (
     is_engineer,
     labs_where_engineer,
@@ -34,7 +35,7 @@ from datasets.services.review import (
     submission_submit,
     submission_withdraw,
 )
-from datasets.services.scans import scan_for, scan_rerun
+from datasets.services.scans import scan_for, scan_rerun, submission_content_changes
 
 from .datasets import metadata_json, readonly_reason
 from .files import EditableDatasetMixin
@@ -134,7 +135,15 @@ def review_context(request, submission: Submission, **forms) -> dict:
         "metadata_json": metadata_json(kaggle_metadata(snapshot, submission.files)),
         "diff": submission_diff(submission),
         "previous": previous_review(submission),
-        "changed_files": files_changed_since(submission) if pending else [],
+        "changed_files": (
+            list(
+                dict.fromkeys(
+                    files_changed_since(submission) + submission_content_changes(submission)
+                )
+            )
+            if pending
+            else []
+        ),
         "comments": submission.comments.select_related("author"),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "can_withdraw": pending and (submission.submitted_by_id == request.user.pk or engineer),
@@ -144,7 +153,9 @@ def review_context(request, submission: Submission, **forms) -> dict:
     context.update(scan_context(submission))
     if engineer and pending:
         findings = context["scan_findings"]
-        context["approve_form"] = forms.get("approve_form") or ApproveForm(findings=bool(findings))
+        # Files the scan could not read are acknowledged like findings (issue 18).
+        acknowledge = bool(findings or context["scan_gaps"])
+        context["approve_form"] = forms.get("approve_form") or ApproveForm(findings=acknowledge)
         # With findings, the reason starts out quoting them (masked), ready to send back.
         initial = {"reason": findings_quote(findings)} if findings else {}
         context["return_form"] = forms.get("return_form") or ReturnForm(initial=initial)
@@ -155,11 +166,14 @@ def scan_context(submission: Submission) -> dict:
     """The content scan as the review page shows it (issue 9)."""
     scan = scan_for(submission)
     done = scan is not None and scan.state == ScanState.DONE
+    gaps = scan_gaps(scan.not_scanned) if done else []
     return {
         "scan": scan,
         "scan_findings": scan.findings if done else [],
         "scan_partial": [s for s in scan.not_scanned if s.get("code") == "partial"] if done else [],
-        "scan_skipped": [s for s in scan.not_scanned if s.get("code") != "partial"] if done else [],
+        # Listed only (binary formats by name); the gaps below are acknowledged.
+        "scan_skipped": [s for s in scan.not_scanned if s not in gaps] if done else [],
+        "scan_gaps": gaps,
         # Approval waits for a finished scan.
         "scan_blocks": not done,
     }

@@ -339,6 +339,11 @@ CELERY_BEAT_SCHEDULE["datasets-watch"] = {
     "task": "datasets.tasks.datasets_watch",
     "schedule": WHARF_WATCH_INTERVAL,
 }
+# Make-public and removal requests whose task never reported are sent again.
+CELERY_BEAT_SCHEDULE["kaggle-requests-sweep"] = {
+    "task": "datasets.tasks.kaggle_requests_sweep",
+    "schedule": 300.0,
+}
 
 # --- sensitive-data scan (datasets/scanning/, datasets/services/scans.py) ---
 # Bytes read of each file; beyond it the scan says "scanned the first N MB of X".
@@ -346,3 +351,12 @@ WHARF_SCAN_MAX_BYTES_PER_FILE = env_int("WHARF_SCAN_MAX_BYTES_PER_FILE", 256 * 1
 # Versions this small are scanned while they are submitted, so findings show at once;
 # bigger ones are scanned by a worker right after.
 WHARF_SCAN_INLINE_MAX_BYTES = env_int("WHARF_SCAN_INLINE_MAX_BYTES", 2 * 1024 * 1024)
+# ... and read (hash) at most this much in all, binaries included.
+WHARF_SCAN_INLINE_MAX_READ_BYTES = env_int("WHARF_SCAN_INLINE_MAX_READ_BYTES", 32 * 1024 * 1024)
+# Time one file's scan may take (what is left is hashed, listed as not scanned), and the
+# whole scan (below the task's 3600 s soft limit; files left are listed, not hashed).
+WHARF_SCAN_SECONDS_PER_FILE = env_int("WHARF_SCAN_SECONDS_PER_FILE", 120)
+WHARF_SCAN_SECONDS_PER_SCAN = env_int("WHARF_SCAN_SECONDS_PER_SCAN", 3300)
+# Approval re-reads files rewritten in place (same size and mtime, new ctime) up to this
+# many bytes in all to compare their sha256; bigger ones: re-run the scan.
+WHARF_APPROVAL_REHASH_BYTES = env_int("WHARF_APPROVAL_REHASH_BYTES", 64 * 1024 * 1024)

@@ -95,3 +95,17 @@ def test_the_web_pages_confirm_before_anything_is_asked(client, team, published)
     assert Event.objects.filter(action="dataset.make_public.requested").exists()
     client.force_login(team.ada)
     assert client.get(f"/datasets/{published.pk}/remove-from-kaggle/").status_code == 403
+
+
+def test_the_dataset_page_offers_the_actions_to_engineers_only(client, team, published):
+    client.force_login(team.grace)
+    page = client.get(f"/datasets/{published.pk}/").content.decode()
+    assert f"/datasets/{published.pk}/make-public/" in page
+    assert f"/datasets/{published.pk}/remove-from-kaggle/" in page
+    assert "v2 · Kaggle v3 published" in page
+    client.force_login(team.ada)
+    page = client.get(f"/datasets/{published.pk}/").content.decode()
+    assert "make-public" not in page and "remove-from-kaggle" not in page
+    Dataset.objects.filter(pk=published.pk).update(status=DatasetStatus.ARCHIVED)
+    page = client.get(f"/datasets/{published.pk}/").content.decode()
+    assert "This dataset was removed from Kaggle" in page

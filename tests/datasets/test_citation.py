@@ -58,7 +58,7 @@ def test_creators_with_orcid_are_the_authors_of_both_formats(team, client):
     client.force_login(team.ada)
     page = client.get(reverse("datasets:dataset_detail", args=[dataset.pk])).content.decode()
     assert "Cite this dataset" in page
-    download = client.get(reverse("datasets:dataset_citation", args=[dataset.pk, "cff"]))
+    download = client.get(reverse("datasets:dataset_citation_cff", args=[dataset.pk]))
     assert download.status_code == 200 and b"cff-version: 1.2.0" in download.content
 
 
@@ -72,5 +72,5 @@ def test_an_unpublished_dataset_has_no_citation(team, client):
     dataset = team.dataset()
     assert citation.bibtex(dataset) is None
     client.force_login(team.ada)
-    url = reverse("datasets:dataset_citation", args=[dataset.pk, "bib"])
+    url = reverse("datasets:dataset_citation_bib", args=[dataset.pk])
     assert client.get(url).status_code == 404

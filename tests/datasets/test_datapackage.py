@@ -104,3 +104,87 @@ def test_another_labs_member_cannot_download_it(team, client, tmp_path, settings
     client.force_login(member(LabFactory()))
     url = reverse("datasets:version_datapackage", args=[submission.pk])
     assert client.get(url).status_code == 404
+
+
+# --- Starting a dataset from a descriptor on lab storage --------------------------------
+
+
+def test_the_register_form_is_prefilled_from_a_datapackage_on_storage(team, client):
+    (team.storage / "project").mkdir()
+    descriptor = {
+        "name": "coastal_buoys",
+        "title": "Coastal buoy readings",
+        "description": "Hourly *readings*.",
+        "keywords": ["oceans", "buoys"],
+        "licenses": [{"name": "CC0-1.0"}],
+        "sources": [{"title": "Buoy array B", "path": "https://example.org/b"}],
+    }
+    (team.storage / "project" / "datapackage.json").write_text(json.dumps(descriptor))
+    client.force_login(team.ada)
+    url = reverse("datasets:dataset_create")
+    page = client.get(url, {"from_root": team.root.pk, "from_path": "project/datapackage.json"})
+    form = page.context["form"]
+    assert form.initial["slug"] == "coastal-buoys"
+    assert form.initial["title"] == "Coastal buoy readings"
+    assert form.initial["license"] == "CC0-1.0"
+    assert form.initial["keywords"] == ["oceans", "buoys"]
+    assert form.initial["user_specified_sources"] == "Buoy array B https://example.org/b"
+    assert "Prefilled" in page.content.decode()
+    from datasets.models import Dataset
+
+    assert not Dataset.objects.exists()  # nothing registered until the form is sent
+
+
+def test_a_kaggle_metadata_download_prefills_too(team):
+    from datasets.metadata import initial_from_descriptor
+
+    info = {
+        "info": {
+            "datasetSlug": "ocean-temps",
+            "title": "Ocean temperatures",
+            "subtitle": "Daily sea surface readings from buoys",
+            "isPrivate": True,
+            "licenses": [{"name": "CC-BY-4.0"}],
+            "expectedUpdateFrequency": "Weekly",
+            "userSpecifiedSources": "Instrument X",
+        }
+    }
+    assert initial_from_descriptor(info) == {
+        "slug": "ocean-temps",
+        "title": "Ocean temperatures",
+        "subtitle": "Daily sea surface readings from buoys",
+        "license": "CC-BY-4.0",
+        "is_private": True,
+        "user_specified_sources": "Instrument X",
+        "expected_update_frequency": "weekly",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("datapackage.json", b"{not json", "not valid JSON"),
+        ("notes.json", b"{}", "Choose a datapackage.json"),
+        ("datapackage.json", b"[1, 2]", "not an object"),
+    ],
+)
+def test_a_bad_descriptor_prefills_nothing_and_says_why(team, client, name, content, message):
+    (team.storage / name).write_bytes(content)
+    client.force_login(team.ada)
+    page = client.get(
+        reverse("datasets:dataset_create"), {"from_root": team.root.pk, "from_path": name}
+    )
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert "title" not in page.context["form"].initial
+
+
+def test_a_path_outside_the_root_is_refused(team, client, tmp_path):
+    (tmp_path / "datapackage.json").write_text('{"title": "Secret title"}')
+    client.force_login(team.ada)
+    page = client.get(
+        reverse("datasets:dataset_create"),
+        {"from_root": team.root.pk, "from_path": "../datapackage.json"},
+    )
+    assert page.status_code == 200 and "Secret title" not in page.content.decode()
+    assert "Nothing was prefilled" in page.content.decode()

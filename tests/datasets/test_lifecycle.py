@@ -3,6 +3,7 @@ Kaggle run in a real worker against the sandbox; the watch reads the sandbox bac
 changes made behind Wharf's back (through the official client, as kaggle.com would)."""
 
 import pytest
+from django.utils import timezone
 
 from datasets import kaggle
 from datasets.metadata import kaggle_metadata
@@ -187,3 +188,24 @@ def test_a_published_folder_reads_back_without_false_differences(team):
     # Kaggle unpacked weather.zip and kept what it knows: only the unknown tag differs.
     assert job.differences == ["Kaggle dropped the keywords zz-unknown-tag."]
     assert job.outcome_label == "published with differences"
+
+
+def test_a_request_whose_task_never_reported_is_sent_again(tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    from datasets.models import Dataset
+
+    team = PublishingTeam(tmp_path / "storage")
+    dataset = team.dataset(slug="resend-me")
+    team.upload(dataset, "buoys.csv", b"a\n")
+    Dataset.objects.filter(pk=dataset.pk).update(latest_version=1, status=DatasetStatus.PUBLISHED)
+    sent = []
+    monkeypatch.setattr(lifecycle, "enqueue", lambda task, *args, **kw: sent.append(task) or "id")
+    lifecycle.dataset_make_public(dataset, actor=team.grace, confirm=True)
+    sent.clear()
+    assert lifecycle.requests_resend(older_than=300) == 0  # too recent: still on its way
+    Event.objects.filter(action="dataset.make_public.requested").update(
+        at=timezone.now() - timedelta(minutes=10)
+    )
+    assert lifecycle.requests_resend(older_than=300) == 1
+    assert sent == ["datasets.tasks.dataset_make_public"]

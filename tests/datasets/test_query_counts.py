@@ -14,7 +14,7 @@ BUDGET = {
     "dataset_list": 6,
     "dataset_detail": 10,  # + the user's feed token for the Atom link
     "history": 7,
-    "dashboard": 8,
+    "dashboard": 9,  # + what the watch saw change on Kaggle (one query)
     "job_detail": 6,
 }
 

@@ -98,11 +98,11 @@ def test_a_scan_still_running_blocks_approval_and_offers_a_rerun(client, team, s
 def test_the_task_is_queued_only_after_the_commit(
     team, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from datasets import tasks
-
     settings.WHARF_SCAN_INLINE_MAX_BYTES = 0
     sent = []
-    monkeypatch.setattr(tasks.scan_submission, "delay", sent.append)
+    monkeypatch.setattr(
+        "portal.celery.enqueue", lambda task, *args, **options: sent.append(args[0]) or "id"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         submission = submitted(team)
         assert sent == []

@@ -89,6 +89,11 @@ POLICY: dict[str, Entry] = {
     "datasets:dataset_edit":       E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:dataset_delete":     E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:dataset_metadata":   E("dataset", GET=MEMBER),
+    # Issue 19: 404 for a member when there is nothing yet (no cover, nothing published).
+    "datasets:dataset_cover":      E("dataset", GET=MEMBER, ok={"GET": (200, 404)}),
+    "datasets:dataset_citation_bib": E("dataset", GET=MEMBER, ok={"GET": (200, 404)}),
+    "datasets:dataset_citation_cff": E("dataset", GET=MEMBER, ok={"GET": (200, 404)}),
+    "datasets:version_datapackage": E("submission", GET=MEMBER, ok={"GET": (200, 404)}),
     "datasets:markdown_preview":   E(POST=LOGIN),
     # What is on Kaggle: engineers, after a confirmation page (an empty POST re-shows it).
     "datasets:dataset_make_public": E("dataset", GET=ENGINEER, POST=ENGINEER),
@@ -206,6 +211,8 @@ ADMIN_POLICY: dict[str, Entry] = {
     "admin:axes_accessattempt_add":    E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
     "admin:axes_accesslog_add":        E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
     "admin:axes_accessfailurelog_add": E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    # Invitations are made from the lab's page (the token exists only in the e-mail).
+    "admin:datasets_invitation_add":   E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
     ADMIN_CATCH_ALL:                   E("admin", GET=SUPERUSER, ok={"GET": (404,)}),
 }
 # fmt: on

@@ -8,6 +8,9 @@ actually reached."""
 import ipaddress
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
 
 from datasets import webhooks
 from datasets.models import DeliveryState, Webhook, WebhookDelivery
@@ -188,3 +191,17 @@ def test_a_delivery_into_an_embedded_private_address_is_logged_as_refused(team, 
     assert services.webhook_attempt(delivery.pk) is None  # refused: not retried
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.FAILED and "169.254.169.254" in delivery.error
+
+
+@pytest.mark.parametrize("key", ["6to4-loopback", "nat64-metadata", "compatible-private"])
+def test_the_admin_refuses_an_embedded_private_address_too(team, key):
+    admin = get_user_model().objects.create_superuser("hook-admin", "a@example.org", "pw-x-1")
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:datasets_webhook_add"),
+        {"lab": team.lab.pk, "name": "x", "url": f"http://[{HIDDEN[key]}]/h",
+         "events": '["job.failed"]', "secret_last4": "", "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 200 and "resolves to" in response.content.decode()
+    assert not Webhook.objects.exists()

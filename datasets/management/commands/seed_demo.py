@@ -21,6 +21,7 @@ from datasets.services.accounts import kaggle_account_create, storage_root_creat
 from datasets.services.datasets import dataset_create
 from datasets.services.files import file_add_storage
 from datasets.services.review import submission_approve, submission_return, submission_submit
+from portal.embedded_redis import port_is_open
 
 # The sandbox's built-in account (kaggle_sandbox/README.md): user wharf-demo, a member of
 # the organisation demo-lab.
@@ -98,10 +99,11 @@ class Command(BaseCommand):
 
     # --- the journey ------------------------------------------------------------------
     def _journey(self, lab, ada, grace):
-        account = KaggleAccount.objects.filter(lab=lab).first()
+        account = KaggleAccount.objects.filter(lab=lab, owner_slug=SANDBOX_OWNER).first()
         root = StorageRoot.objects.filter(lab=lab).first()
-        if account is None or root is None:
-            self.stdout.write("No sandbox account or storage root: no demo datasets.")
+        if not settings.KAGGLE_SANDBOX_URL or account is None or root is None:
+            # The journey publishes: only ever into the sandbox, never to kaggle.com.
+            self.stdout.write("No Kaggle sandbox or no lab storage: no demo datasets.")
             return
         to_publish = []
         for slug, title, subtitle, paths, outcome in JOURNEY:
@@ -127,6 +129,15 @@ class Command(BaseCommand):
         from datasets.publishing import job_run
 
         port = getattr(settings, "KAGGLE_SANDBOX_PORT", None)
+        if port and port_is_open(port):
+            # Something already listens there, maybe another instance's sandbox: never
+            # publish into it. The job stays queued; once `make run` is up, the sweep
+            # sends it to this instance's publish worker.
+            self.stdout.write(
+                f"Port {port} (the Kaggle sandbox) is taken: the demo's first publish waits "
+                "in the queue for `make run` (set WHARF_PORT to move this instance)."
+            )
+            return
         with self._sandbox(port):
             job_run(job.pk, task_id=f"seed-demo-{job.pk}", worker="seed_demo")
         job.refresh_from_db()
@@ -140,10 +151,8 @@ class Command(BaseCommand):
     @contextlib.contextmanager
     def _sandbox(self, port):
         from kaggle_sandbox.testing import run_sandbox
-        from portal.embedded_redis import port_is_open
 
-        if not port or port_is_open(port):
-            # Real Kaggle, or this instance's sandbox is already running: use it as it is.
+        if not port:  # real Kaggle credentials: no sandbox
             yield
             return
         data_dir = Path(settings.DATA_DIR) / "kaggle-sandbox"

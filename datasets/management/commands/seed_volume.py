@@ -107,8 +107,11 @@ class Command(BaseCommand):
         return labs, engineers
 
     def _datasets(self, rng, labs, n, start, now):
+        # Weights by status; a status added later (e.g. archived) is rare.
+        weight_of = {"draft": 10, "in_review": 3, "returned": 2, "approved": 1,
+                     "publishing": 1, "published": 20, "failed": 3}  # fmt: skip
         statuses = [s for s, _ in DatasetStatus.choices]
-        weights = [10, 3, 2, 1, 1, 20, 3]
+        weights = [weight_of.get(s, 1) for s in statuses]
         span = (now - start).total_seconds()
         rows = []
         for i in self._progress(range(n), n, "datasets"):
