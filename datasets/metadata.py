@@ -124,10 +124,13 @@ def clean_collaborators(lab, value) -> list[dict]:
 def schedule_frequency(dataset: Dataset) -> str:
     """The update frequency a dataset's schedule implies ('' without one): what Kaggle
     is told when the researcher did not say."""
-    from .models import DatasetSchedule
+    from django.core.exceptions import ObjectDoesNotExist
 
-    schedule = DatasetSchedule.objects.filter(dataset_id=dataset.pk, enabled=True).first()
-    if schedule is None:
+    try:
+        schedule = dataset.schedule  # the accessor caches it for the page that shows it
+    except ObjectDoesNotExist:
+        return ""
+    if not schedule.enabled:
         return ""
     if schedule.interval_minutes:
         minutes = schedule.interval_minutes

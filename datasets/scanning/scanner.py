@@ -258,6 +258,8 @@ class Scan:
         """Scans and hashes one file in one read. `frozen` is a storage file's entry as
         submitted: the bytes must still be those (size and mtime), and stay so while
         they are read, or the file is recorded as changed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeUp
         before = _fstat(fileobj)
         if frozen is not None and before is not None and _differs(frozen, before):
             self.skip(name, CHANGED, "changed on lab storage after it was submitted")

@@ -107,23 +107,26 @@ def _check_changeable_on_kaggle(dataset: Dataset) -> None:
         )
 
 
-def _request(dataset: Dataset, *, actor, action: str, task: str, data: dict) -> Dataset:
+def _request(dataset: Dataset, *, actor, action: str, task: str, data) -> Dataset:
+    """Records the request (its event, status `publishing`) and sends its task once the
+    transaction commits. `data` is the event's data, or a function of the locked row that
+    returns it (and may refuse)."""
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().select_related("lab").get(pk=dataset.pk)
         _check_changeable_on_kaggle(locked)
         extra = data(locked) if callable(data) else data
-        event = event_record(
+        event_record(
             action,
             dataset=locked,
             actor=actor,
             status=DatasetStatus.PUBLISHING,
             data={"previous_status": locked.status, **extra},
         )
-        transaction.on_commit(lambda: _send(task, locked.pk, event.pk))
+        transaction.on_commit(lambda: _send(task, locked.pk))
     return locked
 
 
-def _send(task: str, dataset_id: int, event_id: int) -> None:
+def _send(task: str, dataset_id: int) -> None:
     if enqueue(task, dataset_id) is None:
         # The broker did not take it: say so now rather than leave the dataset waiting.
         kind = MAKE_PUBLIC if task.endswith("make_public") else REMOVE

@@ -103,7 +103,8 @@ class DatasetDetailView(LabScopedMixin, DetailView):
     context_object_name = "dataset"
 
     def get_queryset(self):
-        return datasets_for(self.request.user)
+        # The schedule: shown, and the update frequency sent to Kaggle follows it.
+        return datasets_for(self.request.user).select_related("schedule")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -135,7 +136,6 @@ class DatasetDetailView(LabScopedMixin, DetailView):
             active_job_states=JobState.active(),
             next_version=(dataset.latest_version or 0) + 1,
             can_delete=not dataset.latest_version and latest_job is None,
-            citation_bibtex=citation.bibtex(dataset) if dataset.latest_version else None,
         )
         context["events"] = context["events_page"].events
         # Feed readers cannot log in: the feed's address carries the user's own token.

@@ -237,7 +237,8 @@ class SubmissionApproveView(ReviewFormActionView):
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
-        kwargs["findings"] = bool(scan_context(self.object)["scan_findings"])
+        scan = scan_context(self.object)
+        kwargs["findings"] = bool(scan["scan_findings"] or scan["scan_gaps"])
         return kwargs
 
     def perform(self, data):

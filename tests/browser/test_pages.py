@@ -174,6 +174,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(team, visit):
         ("datasets:history", (), "Publish history"),
         ("datasets:dashboard", (), "Dashboard"),
         ("datasets:lab_list", (), "Labs"),
+        ("datasets:lab_settings", (team.lab.slug,), f"{team.lab.name} settings"),
         ("datasets:profile", (), "Profile"),
     ]
     grace = visit(team.grace, bypass_csp=True)

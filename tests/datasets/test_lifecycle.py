@@ -209,3 +209,22 @@ def test_a_request_whose_task_never_reported_is_sent_again(tmp_path, monkeypatch
     )
     assert lifecycle.requests_resend(older_than=300) == 1
     assert sent == ["datasets.tasks.dataset_make_public"]
+
+
+# --- old versions -----------------------------------------------------------------------
+
+
+def test_a_version_asking_to_delete_older_versions_reaches_kaggle(team, kaggle_sandbox):
+    from datasets.services import review
+
+    dataset = published(team, "old-versions-go")
+    team.upload(dataset, "extra.csv", b"a,b\n1,2\n")
+    dataset.refresh_from_db()
+    submission = review.submission_submit(
+        dataset, actor=team.ada, version_notes="Adds extra.csv", delete_old_versions=True
+    )
+    assert submission.metadata["delete_old_versions"] is True
+    job = finished(team.approve(submission))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    versions = kaggle_sandbox.dataset(dataset.ref)["versions"]
+    assert [v["status"] for v in versions] == ["DELETED", "READY"]

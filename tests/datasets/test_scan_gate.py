@@ -2,7 +2,10 @@
 running or failed blocks approval; findings must be acknowledged with a note, which the
 history keeps; nothing raw ever reaches the database, the history or the logs."""
 
+import hashlib
 import logging
+import os
+import time
 
 import pytest
 from django.urls import reverse
@@ -10,7 +13,7 @@ from django.urls import reverse
 from datasets.models import Event, LabPattern, PublishJob, ScanState, SubmissionScan
 from datasets.services import scans
 from datasets.services.errors import Conflict, Forbidden, ServiceError
-from datasets.services.review import submission_approve
+from datasets.services.review import files_changed_since, submission_approve
 from tests.builders import Team
 
 from ..api.conftest import api_client
@@ -285,3 +288,216 @@ def test_a_real_worker_scans_a_big_version_after_the_commit(tmp_path, settings, 
     assert scans.scan_allows_auto_approval(submission) is False
     with pytest.raises(ServiceError, match="acknowledgement"):
         submission_approve(submission, actor=team.grace)
+
+
+# --- Nothing a file holds leaves a version unapprovable (issue 18) ------------------------
+
+WIDE_FIRST_LINE = b"id," + b"x" * (200 << 10) + b"\n1,jane.doe@example.org\n"
+BAD_CONTENT = {
+    "wide.csv": (WIDE_FIRST_LINE, None),  # scanned: the e-mail is found
+    "one-line.csv": (b"a," * (25 << 20), None),  # 50 MB, one line
+    "garbage.csv": (bytes(range(256)) * 2048, "not_text"),
+    "damaged.zip": (b"PK\x03\x04" + bytes(4000), "unreadable"),
+    "cut.csv.gz": (b"\x1f\x8b\x08\x00" + b"\xff" * 64, "unreadable"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONTENT))
+def test_bad_content_never_fails_the_scan_and_is_approved_once_acknowledged(
+    client, team, settings, name
+):
+    settings.WHARF_SCAN_INLINE_MAX_BYTES = 0  # the worker's path: scan_run
+    data, code = BAD_CONTENT[name]
+    (team.storage / name).write_bytes(data)
+    dataset = team.dataset()
+    team.add_storage(dataset, name)
+    submission = team.submit(dataset)
+    for _run in range(2):  # the task, then a re-run: the same outcome, never "failed"
+        assert scans.scan_run(submission.pk) == "done"
+        scan = SubmissionScan.objects.get(submission=submission)
+        assert scan.state == ScanState.DONE and scan.error == ""
+        gaps = [g for g in scan.not_scanned if g["code"] != "binary"]
+        assert [g["code"] for g in gaps] == ([code] if code else []), gaps
+        scans.scan_rerun(submission, actor=team.grace)
+        SubmissionScan.objects.filter(pk=scan.pk).update(state=ScanState.PENDING)
+
+    assert scans.scan_run(submission.pk) == "done"
+    scan = SubmissionScan.objects.get(submission=submission)
+    if not (scan.findings or code):
+        assert submission_approve(submission, actor=team.grace).state == "queued"
+        return
+    client.force_login(team.grace)
+    html = client.get(reverse("datasets:review", args=[submission.pk])).content.decode()
+    if code:
+        assert "Not scanned:" in html and f"{name}: not scanned, because" in html
+    assert 'name="acknowledge_findings"' in html
+    refused = client.post(approve_url(submission), {"note": "fine"})
+    assert "Tick the acknowledgement" in str(refused.context["approve_form"].errors)
+    assert not PublishJob.objects.exists()
+    note = "Generated test data; nothing personal in it."
+    done = client.post(approve_url(submission), {"acknowledge_findings": "on", "note": note})
+    assert done.status_code == 302, done.context and done.context["approve_form"].errors
+    event = Event.objects.get(action="submission.approved")
+    if code:
+        assert [g["file"] for g in event.data["acknowledged_not_scanned"]] == [name]
+        assert "1 not scanned" in event.data["message"]
+    assert PublishJob.objects.filter(submission=submission).exists()
+
+
+def test_what_the_scan_could_not_read_keeps_a_version_from_auto_approval(team):
+    submission = submitted(team, bytes(range(256)) * 64, "readings.csv")
+    assert [g["code"] for g in submission.scan.not_scanned] == ["not_text"]
+    assert submission.scan.findings == []
+    assert scans.scan_allows_auto_approval(submission) is False
+    with pytest.raises(ServiceError, match="could not read 1 file \\(readings.csv\\)"):
+        submission_approve(submission, actor=team.grace)
+
+
+def test_a_worker_error_fails_the_scan_but_a_rerun_is_not_doomed_to_repeat_it(team, monkeypatch):
+    # Content never fails a scan (it is listed per file); only the machinery can.
+    submission = submitted(team)
+    monkeypatch.setattr(scans, "_patterns", lambda lab: 1 / 0)
+    scans.scan_rerun(submission, actor=team.grace)
+    assert SubmissionScan.objects.get(submission=submission).state == ScanState.FAILED
+    monkeypatch.undo()
+    assert scans.scan_rerun(submission, actor=team.grace).state == ScanState.DONE
+
+
+# --- Content, not size and mtime (issue 15) ------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def storage_submission(team, settings, *, inline: bool):
+    """A version with a storage file, a storage folder and an upload."""
+    if not inline:
+        settings.WHARF_SCAN_INLINE_MAX_BYTES = 0
+    (team.storage / "survey" / "raw").mkdir(parents=True)
+    files = {
+        "readings.csv": b"t,temp\n1,12.5\n2,13.0\n",
+        "survey/raw/a.csv": b"x,y\n1,2\n",
+        "survey/photo.jpg": b"\xff\xd8\xff" + bytes(5000),
+    }
+    for rel, data in files.items():
+        (team.storage / rel).write_bytes(data)
+    dataset = team.dataset()
+    team.add_storage(dataset, "readings.csv")
+    team.add_storage(dataset, "survey")
+    team.upload(dataset, "notes.txt", b"measured at noon\n")
+    submission = team.submit(dataset)
+    if not inline:
+        assert scans.scan_run(submission.pk) == "done"  # what the worker does
+        submission.refresh_from_db()
+    return submission, files
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["while-submitting", "by-the-worker"])
+def test_submission_freezes_the_sha256_of_every_file_and_folder_entry(team, settings, inline):
+    submission, files = storage_submission(team, settings, inline=inline)
+    by_path = {e["path"]: e for e in submission.files}
+    assert by_path["readings.csv"]["sha256"] == _sha(files["readings.csv"])
+    assert by_path["notes.txt"]["sha256"] == _sha(b"measured at noon\n")
+    entries = {e["path"]: e["sha256"] for e in by_path["survey"]["entries"]}
+    assert entries == {
+        "photo.jpg": _sha(files["survey/photo.jpg"]),  # binaries too: not scanned, hashed
+        "raw/a.csv": _sha(files["survey/raw/a.csv"]),
+    }
+    assert submission_approve(submission, actor=team.grace).state == "queued"
+
+
+def _rewrite_keeping_size_and_mtime(path, data: bytes) -> None:
+    st = path.stat()
+    assert len(data) == st.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["while-submitting", "by-the-worker"])
+def test_a_same_size_same_mtime_rewrite_blocks_approval_naming_the_file(
+    client, team, settings, inline
+):
+    submission, files = storage_submission(team, settings, inline=inline)
+    _rewrite_keeping_size_and_mtime(team.storage / "readings.csv", b"t,temp\n1,99.9\n2,13.0\n")
+    _rewrite_keeping_size_and_mtime(team.storage / "survey/raw/a.csv", b"x,y\n9,9\n")
+    assert files_changed_since(submission) == []  # size and mtime say nothing changed
+    with pytest.raises(Conflict) as refused:
+        submission_approve(submission, actor=team.grace)
+    assert refused.value.code == "content_changed"
+    assert "readings.csv, survey/raw/a.csv" in str(refused.value)
+
+    api = api_client(team.grace).post(f"/api/v1/submissions/{submission.pk}/approve/", {})
+    assert api.status_code == 409 and api.json()["code"] == "content_changed"
+    assert "readings.csv" in str(api.json())
+
+    client.force_login(team.grace)
+    page = client.get(reverse("datasets:review", args=[submission.pk])).content.decode()
+    assert "Files changed on storage since this version was submitted" in page
+    assert "<li>readings.csv</li>" in page and "<li>survey/raw/a.csv</li>" in page
+    posted = client.post(approve_url(submission), {}, follow=True).content.decode()
+    assert "The content of files on storage changed" in posted and "readings.csv" in posted
+    assert not PublishJob.objects.exists()
+
+
+def test_touching_a_file_without_changing_it_does_not_block_approval(team, settings):
+    submission, _files = storage_submission(team, settings, inline=True)
+    later = time.time() + 60
+    os.utime(team.storage / "readings.csv", (later, later))
+    path = team.storage / "survey/raw/a.csv"
+    path.write_bytes(path.read_bytes())  # same bytes written again: new ctime
+    assert scans.submission_content_changes(submission) == []
+    assert submission_approve(submission, actor=team.grace).state == "queued"
+
+
+def test_a_rewrite_too_big_to_reread_in_the_request_is_settled_by_rerunning_the_scan(
+    team, settings
+):
+    submission, files = storage_submission(team, settings, inline=True)
+    settings.WHARF_APPROVAL_REHASH_BYTES = 0  # as for a multi-GB file
+    path = team.storage / "readings.csv"
+    path.write_bytes(files["readings.csv"])  # the same bytes, a new ctime
+    os.utime(path, ns=(0, int(submission.files[0]["mtime"] * 1e9)))
+    (changed,) = scans.submission_content_changes(submission)
+    assert changed.startswith("readings.csv (") and "re-run the scan" in changed
+
+    scans.scan_rerun(submission, actor=team.grace)  # the worker compares the content
+    submission.refresh_from_db()
+    assert scans.submission_content_changes(submission) == []
+    assert submission_approve(submission, actor=team.grace).state == "queued"
+
+
+def test_a_rerun_scan_never_adopts_new_content(team, settings):
+    submission, _files = storage_submission(team, settings, inline=True)
+    frozen = submission.files[0]["sha256"]
+    _rewrite_keeping_size_and_mtime(team.storage / "readings.csv", b"t,temp\n1,99.9\n2,13.0\n")
+    scan = scans.scan_rerun(submission, actor=team.grace)
+    submission.refresh_from_db()
+    assert submission.files[0]["sha256"] == frozen
+    assert [(g["file"], g["code"]) for g in scan.not_scanned] == [("readings.csv", "changed")]
+    with pytest.raises(Conflict, match="readings.csv"):
+        submission_approve(submission, actor=team.grace, acknowledge_findings=True, note="x")
+    assert scans.scan_allows_auto_approval(submission) is False
+
+
+def test_a_file_changed_before_the_worker_read_it_is_never_hashed_as_submitted(team, settings):
+    settings.WHARF_SCAN_INLINE_MAX_BYTES = 0
+    (team.storage / "readings.csv").write_bytes(b"t,temp\n1,12.5\n")
+    dataset = team.dataset()
+    team.add_storage(dataset, "readings.csv")
+    submission = team.submit(dataset)
+    (team.storage / "readings.csv").write_bytes(b"t,temp\n1,99.9\n")
+    os.utime(team.storage / "readings.csv", (time.time() + 60, time.time() + 60))
+    assert scans.scan_run(submission.pk) == "done"
+    submission.refresh_from_db()
+    assert "sha256" not in submission.files[0]
+    with pytest.raises(Conflict) as refused:
+        submission_approve(submission, actor=team.grace)
+    assert refused.value.code in ("files_changed", "content_changed")
+    assert "readings.csv" in str(refused.value)
+
+
+def test_a_file_added_to_a_submitted_folder_blocks_approval(team, settings):
+    submission, _files = storage_submission(team, settings, inline=True)
+    (team.storage / "survey" / "raw" / "new.csv").write_bytes(b"a\n")
+    assert scans.submission_content_changes(submission) == ["survey/raw/new.csv"]

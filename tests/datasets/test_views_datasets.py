@@ -319,5 +319,12 @@ def test_the_create_page_has_tabs_a_live_preview_and_the_license_help(client, te
 def test_the_navigation_links_the_dataset_pages(client, team):
     client.force_login(team.ada)
     html = client.get("/").content.decode()
-    for name in ("dataset_list", "review_queue", "lab_list", "profile"):
+    for name in ("dataset_list", "lab_list", "profile"):
+        assert f'href="{reverse(f"datasets:{name}")}"' in html
+    # A researcher is not shown what only engineers use (issue 20).
+    for name in ("review_queue", "dashboard"):
+        assert f'href="{reverse(f"datasets:{name}")}"' not in html
+    client.force_login(team.grace)
+    html = client.get("/").content.decode()
+    for name in ("review_queue", "dashboard"):
         assert f'href="{reverse(f"datasets:{name}")}"' in html
