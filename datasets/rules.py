@@ -275,3 +275,40 @@ def check_folder_entries(relpaths, folder: str = "the folder") -> None:
                     "it, then add the folder again.",
                     code="folder_kaggle_reserved",
                 ) from None
+
+
+# Kaggle's limits on one version (kaggle_sandbox/FIDELITY.md has the sources): more than
+# 1,000 files is refused when the version is created ("The file count exceeds the maximum
+# of 1000", whirlwide/candlestick_retriever#15); a dataset over Kaggle's size limit fails
+# only at processing, hours into an upload (kaggle-cli #424; the figure there is cut off,
+# so this is the sandbox's pessimistic 6 GB).
+KAGGLE_MAX_FILES = 1000
+KAGGLE_MAX_DATASET_BYTES = 6_000_000_000
+
+
+def published_file_count(files: list[dict]) -> int:
+    """How many files Kaggle will count: Kaggle unpacks the archives Wharf makes of
+    folders, so each entry of a folder counts (pessimistic: kaggle_sandbox B12)."""
+    return sum(len(f.get("entries") or ()) or f.get("entry_count") or 1 for f in files)
+
+
+def check_kaggle_limits(files: list[dict]) -> None:
+    """Refuses a version Kaggle would refuse or fail, before anything is uploaded."""
+    from django.template.defaultfilters import filesizeformat
+
+    count = published_file_count(files)
+    if count > KAGGLE_MAX_FILES:
+        raise ValidationError(
+            f"This version has {count:,} files (folders count by their entries, as Kaggle "
+            f"unpacks them); Kaggle takes at most {KAGGLE_MAX_FILES:,} in a dataset. Pack "
+            "files into fewer folders' archives or split the dataset.",
+            code="too_many_files",
+        )
+    total = sum(f.get("size") or 0 for f in files)
+    if total > KAGGLE_MAX_DATASET_BYTES:
+        raise ValidationError(
+            f"This version is {filesizeformat(total)}; Kaggle fails datasets over "
+            f"{filesizeformat(KAGGLE_MAX_DATASET_BYTES)} when it processes them. Remove or "
+            "split files before submitting.",
+            code="too_large",
+        )

@@ -3,6 +3,7 @@ file list (folders entry by entry), so what is approved is what gets published."
 
 import os
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -106,6 +107,10 @@ def submission_submit(
             "Say what changed in this version (version notes).", field="version_notes"
         )
     files = [_freeze_file(item) for item in items]
+    try:
+        rules.check_kaggle_limits(files)  # refused now, not hours into an upload
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0], code=exc.code) from None
     scanned = scan_prepare(dataset, files)  # a small version is scanned now (issue 9)
     checked = data_checks_prepare(files)  # likewise its tabular files' data checks
     try:

@@ -349,7 +349,7 @@ def test_what_the_scan_could_not_read_keeps_a_version_from_auto_approval(team):
     assert [g["code"] for g in submission.scan.not_scanned] == ["not_text"]
     assert submission.scan.findings == []
     assert scans.scan_allows_auto_approval(submission) is False
-    with pytest.raises(ServiceError, match="could not read 1 file \\(readings.csv\\)"):
+    with pytest.raises(ServiceError, match=r"could not read 1 file \(readings\.csv\)"):
         submission_approve(submission, actor=team.grace)
 
 
@@ -418,7 +418,7 @@ def _rewrite_keeping_size_and_mtime(path, data: bytes) -> None:
 def test_a_same_size_same_mtime_rewrite_blocks_approval_naming_the_file(
     client, team, settings, inline
 ):
-    submission, files = storage_submission(team, settings, inline=inline)
+    submission, _files = storage_submission(team, settings, inline=inline)
     _rewrite_keeping_size_and_mtime(team.storage / "readings.csv", b"t,temp\n1,99.9\n2,13.0\n")
     _rewrite_keeping_size_and_mtime(team.storage / "survey/raw/a.csv", b"x,y\n9,9\n")
     assert files_changed_since(submission) == []  # size and mtime say nothing changed
@@ -475,7 +475,7 @@ def test_a_rerun_scan_never_adopts_new_content(team, settings):
     submission.refresh_from_db()
     assert submission.files[0]["sha256"] == frozen
     assert [(g["file"], g["code"]) for g in scan.not_scanned] == [("readings.csv", "changed")]
-    with pytest.raises(Conflict, match="readings.csv"):
+    with pytest.raises(Conflict, match=r"readings\.csv"):
         submission_approve(submission, actor=team.grace, acknowledge_findings=True, note="x")
     assert scans.scan_allows_auto_approval(submission) is False
 
