@@ -12,7 +12,7 @@ Contenders, each on the same warm file (read once before):
 - `validate`: `datasets.tabular.validate_table` of the whole file (budget = its size):
   every row parsed and every cell checked against the inferred types;
 - `validate (budget)` (memory table): what a review runs, validation up to the per-file
-  budget (datasets.services.data_checks.DEFAULT_MAX_BYTES_PER_FILE).
+  budget (datasets.tabular.VALIDATE_BUDGET).
 Peak RSS is measured in a forked child per contender and size (`ru_maxrss` from
 os.wait4), so each figure is that contender's own.
 """
@@ -81,9 +81,9 @@ def run_validate(path: Path, budget: int | None = None):
 
 def run_validate_budget(path: Path):
     """What a review runs: validation up to the per-file budget."""
-    from datasets.services.data_checks import DEFAULT_MAX_BYTES_PER_FILE
+    from datasets.tabular import VALIDATE_BUDGET
 
-    return run_validate(path, DEFAULT_MAX_BYTES_PER_FILE)
+    return run_validate(path, VALIDATE_BUDGET)
 
 
 CONTENDERS = {"read": run_read, "csv": run_csv, "infer": run_infer, "validate": run_validate}
@@ -100,11 +100,18 @@ def peak_rss(name: str, path: Path) -> tuple[float, float]:
     """(seconds, peak RSS in MiB) of one contender in a forked child."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: run, report the time, leave without cleanup
-        os.close(read_end)
-        seconds = timed(name, path)
-        os.write(write_end, repr(seconds).encode())
-        os._exit(0)
+    if pid == 0:  # the child: run, report the time, leave without the parent's cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            os.write(write_end, repr(timed(name, path)).encode())
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
     os.close(write_end)
     _pid, status, usage = os.wait4(pid, 0)
     seconds = float(os.read(read_end, 64) or b"nan")
@@ -125,25 +132,33 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the best is shown")
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--no-big", action="store_true", help="skip the large RSS file")
+    parser.add_argument(
+        "--only", default="", help="comma-separated contenders, e.g. 'read,validate (budget)'"
+    )
+    parser.add_argument("--no-throughput", action="store_true", help="the memory table only")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.test")
 
-    workdir = Path(tempfile.mkdtemp(prefix="wharf-bench-tabular-", dir=args.dir))
+    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(RSS_CONTENDERS)
+    workdir = Path(tempfile.mkdtemp(prefix="tabular-bench-", dir=args.dir))
     try:
         small = workdir / "small.csv"
         print(f"generating {args.mib} MiB …", file=sys.stderr)
         make_csv(small, args.mib)
         size = small.stat().st_size / MIB
         warm(small)
-        best = {name: min(timed(name, small) for _ in range(args.repeat)) for name in CONTENDERS}
-        print(f"\n## Throughput on a {size:.0f} MiB CSV (warm cache, best of {args.repeat})\n")
-        print("| contender | seconds | MiB/s | vs plain read | vs csv.reader |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        names = [] if args.no_throughput else [n for n in CONTENDERS if n in only]
+        best = {name: min(timed(name, small) for _ in range(args.repeat)) for name in names}
+        if best:
+            print(f"\n## Throughput on a {size:.0f} MiB CSV (warm cache, best of {args.repeat})\n")
+            print("| contender | seconds | MiB/s | vs plain read | vs csv.reader |")
+            print("| --- | ---: | ---: | ---: | ---: |")
         for name, seconds in best.items():
-            print(
-                f"| {name} | {seconds:.3f} | {size / seconds:,.1f} | "
-                f"{best['read'] / seconds:.3f} | {best['csv'] / seconds:.3f} |"
-            )
+            ratios = [
+                f"{best[base] / seconds:.3f}" if base in best else "-" for base in ("read", "csv")
+            ]
+            cells = [f"{seconds:.3f}", f"{size / seconds:,.1f}", *ratios]
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
         files = [small]
         if not args.no_big:
@@ -157,7 +172,7 @@ def main() -> None:
               + " |")  # fmt: skip
         print("| --- |" + " ---: |" * len(files))
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for name in RSS_CONTENDERS:
+        for name in (n for n in RSS_CONTENDERS if n in only):
             cells = []
             for path in files:
                 if name == "validate" and path is not small:

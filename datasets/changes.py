@@ -288,7 +288,9 @@ def sources_of(dataset) -> list[Source]:
             sources.append(Source(item.path, item.kind, upload=item.upload.name, size=item.size))
             continue
         try:
-            real = storage.resolve_under_root(item.storage_root.path, item.storage_relpath)
+            real = storage.resolve_under_root(
+                item.storage_root.path, item.storage_relpath, lab_id=dataset.lab_id
+            )
         except storage.UnsafePath as exc:
             raise ScanError(f"{item.path}: {exc}") from None
         sources.append(Source(item.path, item.kind, real=real))

@@ -292,10 +292,16 @@ def published_file_count(files: list[dict]) -> int:
     return sum(len(f.get("entries") or ()) or f.get("entry_count") or 1 for f in files)
 
 
-def check_kaggle_limits(files: list[dict]) -> None:
-    """Refuses a version Kaggle would refuse or fail, before anything is uploaded."""
+def check_version_files(files: list[dict]) -> None:
+    """Refuses a version (its frozen file list) that Kaggle would refuse, fail, or hold
+    only in part, before anything is uploaded: names the client skips (files added before
+    the rule existed, or a folder whose content changed since), then Kaggle's limits."""
     from django.template.defaultfilters import filesizeformat
 
+    for entry in files:
+        check_not_skipped_by_kaggle(entry["path"])
+        if entry.get("entries"):
+            check_folder_entries((e["path"] for e in entry["entries"]), f"'{entry['path']}'")
     count = published_file_count(files)
     if count > KAGGLE_MAX_FILES:
         raise ValidationError(

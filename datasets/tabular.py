@@ -187,6 +187,10 @@ def column_changes(old: list[dict], new: list[dict]) -> dict:
 
 # --- Data checks (review) -------------------------------------------------------------
 
+# Bytes checked of each file by default (WHARF_DATA_CHECK_MAX_BYTES_PER_FILE overrides):
+# Frictionless checks about 0.2–1 MB/s per core here (bench/tabular.py), so about a
+# minute or two per file at most.
+VALIDATE_BUDGET = 64 * 1024 * 1024
 # Errors kept per file (the reviewer sees the first ones; the count says how many more).
 ERRORS_KEPT = 20
 ERRORS_COUNTED = 1000

@@ -155,7 +155,9 @@ def _sources(dataset) -> list[changes.Source]:
             )
             continue
         try:
-            real = storage.resolve_under_root(item.storage_root.path, item.storage_relpath)
+            real = storage.resolve_under_root(
+                item.storage_root.path, item.storage_relpath, lab_id=dataset.lab_id
+            )
         except storage.UnsafePath as exc:
             raise changes.ScanError(
                 f"{item.path}: {exc} Put it back or remove it from the dataset."

@@ -19,15 +19,14 @@ from .events import event_record
 log = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-# Frictionless checks about 1–2 MB/s per core (bench/tabular.py): 64 MB is a minute.
-DEFAULT_MAX_BYTES_PER_FILE = 64 * 1024 * 1024
+
 DEFAULT_INLINE_MAX_BYTES = 2 * 1024 * 1024
 
 
 def budget() -> int:
     """Bytes checked of each file (WHARF_DATA_CHECK_MAX_BYTES_PER_FILE); beyond it the
     report says the file was checked in part."""
-    return int(getattr(settings, "WHARF_DATA_CHECK_MAX_BYTES_PER_FILE", DEFAULT_MAX_BYTES_PER_FILE))
+    return int(getattr(settings, "WHARF_DATA_CHECK_MAX_BYTES_PER_FILE", tabular.VALIDATE_BUDGET))
 
 
 def _tables(files: list[dict]):

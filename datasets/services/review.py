@@ -36,7 +36,9 @@ def _freeze_file(item) -> dict:
     if item.storage_root_id:
         root = item.storage_root
         try:
-            real = storage.resolve_under_root(root.path, item.storage_relpath)
+            real = storage.resolve_under_root(
+                root.path, item.storage_relpath, lab_id=item.dataset.lab_id
+            )
             kind, size, _count, mtime = storage.describe(real)
             entries = (
                 [
@@ -108,7 +110,7 @@ def submission_submit(
         )
     files = [_freeze_file(item) for item in items]
     try:
-        rules.check_kaggle_limits(files)  # refused now, not hours into an upload
+        rules.check_version_files(files)  # refused now, not hours into an upload
     except ValidationError as exc:
         raise ServiceError(exc.messages[0], code=exc.code) from None
     scanned = scan_prepare(dataset, files)  # a small version is scanned now (issue 9)
@@ -207,7 +209,9 @@ def files_changed_since(submission: Submission) -> list[str]:
         if entry.get("origin") != "storage":
             continue
         try:
-            real = storage.resolve_under_root(entry["root_path"], entry["relpath"])
+            real = storage.resolve_under_root(
+                entry["root_path"], entry["relpath"], lab_id=submission.dataset.lab_id
+            )
             _kind, size, _count, _mtime = storage.describe(real)
         except storage.UnsafePath:
             changed.append(entry["path"])

@@ -64,3 +64,26 @@ def test_counting_follows_what_kaggle_unpacks():
         {"path": "f", "kind": "folder", "size": 2, "entries": [{"path": "x"}, {"path": "y"}]},
     ]
     assert rules.published_file_count(files) == 3
+
+
+def test_a_file_added_before_the_name_rule_is_refused_at_submission(team):
+    dataset = team.dataset()
+    item = team.upload(dataset, "data.csv", b"a\n1\n")
+    type(item).objects.filter(pk=item.pk).update(path="datapackage.json")  # an older row
+    with pytest.raises(ServiceError) as refused:
+        team.submit(dataset)
+    assert refused.value.code == "file_name_kaggle_reserved"
+    assert "never uploads" in refused.value.message
+
+
+def test_a_folder_that_gained_a_git_folder_since_it_was_added_is_refused(team):
+    folder = team.storage / "survey"
+    folder.mkdir()
+    (folder / "q1.csv").write_text("a\n1\n")
+    dataset = team.dataset()
+    team.add_storage(dataset, "survey")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    with pytest.raises(ServiceError) as refused:
+        team.submit(dataset)
+    assert refused.value.code == "folder_kaggle_ignored"
