@@ -480,7 +480,7 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
     for entry in submission.files:
-        source, root = _source_of(entry)
+        source, root = _source_of(entry, lab_id=job.dataset.lab_id)
         item = staging.StageItem(
             name=published_name(entry, packaging),
             source=source,
@@ -508,8 +508,9 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
     return manifest
 
 
-def _source_of(entry: dict) -> tuple[Path, Path | None]:
-    """Where an approved file list entry's bytes are, re-checked against its root now."""
+def _source_of(entry: dict, *, lab_id: int) -> tuple[Path, Path | None]:
+    """Where an approved file list entry's bytes are, re-checked now against a root of
+    the dataset's own lab (overlaps with another lab, hard links: storage's rules)."""
     if entry.get("origin") == "storage":
         if not os.path.lexists(Path(entry["root_path"]) / entry["relpath"]):
             raise staging.StagingError(
@@ -517,7 +518,7 @@ def _source_of(entry: dict) -> tuple[Path, Path | None]:
                 f"{entry['path']} is no longer on lab storage; restore it or submit again.",
             )
         try:
-            real = storage.resolve_under_root(entry["root_path"], entry["relpath"])
+            real = storage.resolve_under_root(entry["root_path"], entry["relpath"], lab_id=lab_id)
         except storage.UnsafePath as exc:
             raise staging.StagingError("unsafe_path", f"{entry['path']}: {exc}") from None
         _check_unchanged(entry, real)
@@ -540,10 +541,12 @@ def _check_unchanged(entry: dict, real) -> None:
             changed = size != entry["size"]
         else:
             changed = size != entry["size"] or abs(mtime - entry["mtime"]) > 1e-3
-    except (FileNotFoundError, storage.UnsafePath):
+    except FileNotFoundError:
         raise staging.StagingError(
             "source_missing", f"{name} is no longer on lab storage; submit the dataset again."
         ) from None
+    except storage.UnsafePath as exc:  # a hard link or another lab's root appeared since
+        raise staging.StagingError("unsafe_path", f"{name}: {exc}") from None
     if changed:
         raise staging.StagingError(
             "source_changed",

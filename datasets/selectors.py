@@ -1,7 +1,10 @@
 """Reads. Every query a view makes for lab data goes through a scope here, so a view
 cannot forget that users see only their own labs (superusers see all)."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass, field
+
+from django.db.models import Count, IntegerField, Min, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from . import tabular
 from .metadata import SNAPSHOT_FIELDS
@@ -21,11 +24,105 @@ def memberships_of(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("lab").order_by("lab__name")
 
 
+@dataclass
+class LabAccess:
+    """One lab as the current user sees it: their role, and (engineers) what waits."""
+
+    lab: Lab
+    role: str
+    pending_reviews: int = 0
+    oldest_pending: object = None
+
+    @property
+    def is_engineer(self) -> bool:
+        return self.role == Role.ENGINEER
+
+    def get_role_display(self) -> str:
+        return Role(self.role).label
+
+
+@dataclass
+class Access:
+    """The user's labs, roles and pending review counts: read once per request (one
+    query) by `access_of`, then reused by the navigation, the scoping and the role checks
+    of the same request instead of one query each."""
+
+    labs: list[LabAccess] = field(default_factory=list)
+
+    @property
+    def lab_ids(self) -> list[int]:
+        return [a.lab.pk for a in self.labs]
+
+    @property
+    def engineer_lab_ids(self) -> list[int]:
+        return [a.lab.pk for a in self.labs if a.role == Role.ENGINEER]
+
+    @property
+    def is_engineer_anywhere(self) -> bool:
+        return any(a.role == Role.ENGINEER for a in self.labs)
+
+    @property
+    def pending_reviews(self) -> int:
+        return sum(a.pending_reviews for a in self.labs if a.role == Role.ENGINEER)
+
+    @property
+    def oldest_pending(self):
+        return min(
+            (a.oldest_pending for a in self.labs if a.role == Role.ENGINEER and a.oldest_pending),
+            default=None,
+        )
+
+    def role(self, lab_id: int) -> str | None:
+        return next((a.role for a in self.labs if a.lab.pk == lab_id), None)
+
+
+# Where a request's Access is kept: on the user object, which Django loads afresh for
+# every request, so it never outlives the request that read it.
+_ACCESS_ATTR = "_wharf_access"
+
+
+def access_of(user) -> Access:
+    """The user's labs with role and pending reviews, in one query, remembered on the
+    user object for the rest of the request (views call it first, in dispatch)."""
+    if not user.is_authenticated:
+        return Access()
+    cached = user.__dict__.get(_ACCESS_ATTR)
+    if cached is not None:
+        return cached
+    pending = (
+        Submission.objects.filter(
+            dataset__lab_id=OuterRef("lab_id" if not user.is_superuser else "pk"),
+            state=SubmissionState.PENDING_REVIEW,
+        )
+        .order_by()
+        .values("dataset__lab_id")
+    )
+    count = Coalesce(
+        Subquery(pending.annotate(n=Count("id")).values("n")), Value(0), output_field=IntegerField()
+    )
+    oldest = Subquery(pending.annotate(m=Min("submitted_at")).values("m"))
+    if user.is_superuser:
+        labs = Lab.objects.annotate(n=count, oldest=oldest).order_by("name")
+        access = Access([LabAccess(lab, Role.ENGINEER, lab.n, lab.oldest) for lab in labs])
+    else:
+        rows = memberships_of(user).annotate(n=count, oldest=oldest)
+        access = Access([LabAccess(m.lab, m.role, m.n, m.oldest) for m in rows])
+    user.__dict__[_ACCESS_ATTR] = access
+    return access
+
+
+def _cached_access(user) -> Access | None:
+    return user.__dict__.get(_ACCESS_ATTR) if user.is_authenticated else None
+
+
 def labs_of(user) -> QuerySet[Lab]:
     if not user.is_authenticated:
         return Lab.objects.none()
     if user.is_superuser:
         return Lab.objects.all()
+    access = _cached_access(user)
+    if access is not None:
+        return Lab.objects.filter(pk__in=access.lab_ids)
     return Lab.objects.filter(memberships__user=user)
 
 
@@ -34,6 +131,9 @@ def labs_where_engineer(user) -> QuerySet[Lab]:
         return Lab.objects.none()
     if user.is_superuser:
         return Lab.objects.all()
+    access = _cached_access(user)
+    if access is not None:
+        return Lab.objects.filter(pk__in=access.engineer_lab_ids)
     return Lab.objects.filter(memberships__user=user, memberships__role=Role.ENGINEER)
 
 
@@ -44,6 +144,10 @@ def scope_to_user(queryset: QuerySet, user, lab_path: str = "lab") -> QuerySet:
         return queryset.none()
     if user.is_superuser:
         return queryset
+    access = _cached_access(user)
+    if access is not None:
+        # The lab ids the request already read: no join through the memberships.
+        return queryset.filter(**{f"{lab_path}__in": access.lab_ids})
     return queryset.filter(**{f"{lab_path}__memberships__user": user})
 
 
@@ -53,6 +157,9 @@ def role_in(user, lab: Lab) -> str | None:
         return None
     if user.is_superuser:
         return Role.ENGINEER
+    access = _cached_access(user)
+    if access is not None:
+        return access.role(lab.pk)
     return Membership.objects.filter(user=user, lab=lab).values_list("role", flat=True).first()
 
 

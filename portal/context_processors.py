@@ -6,10 +6,10 @@ def wharf(request):
 
     def is_engineer_anywhere() -> bool:
         # Called by templates only when they ask (the navigation), once per page.
-        from datasets.selectors import labs_where_engineer
+        from datasets.selectors import access_of
 
         if user is None or not user.is_authenticated:
             return False
-        return user.is_superuser or labs_where_engineer(user).exists()
+        return user.is_superuser or access_of(user).is_engineer_anywhere
 
     return {"WHARF_DEMO": settings.WHARF_DEMO, "is_engineer_anywhere": is_engineer_anywhere}

@@ -4,7 +4,7 @@ history lines."""
 from django import template
 from django.template.defaultfilters import filesizeformat
 
-from datasets.selectors import review_queue
+from datasets.selectors import access_of
 from datasets.versions import dataset_version_label, job_version_label
 
 register = template.Library()
@@ -80,7 +80,7 @@ def review_queue_count(context) -> int:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return 0
-    return review_queue(user).count()
+    return access_of(user).pending_reviews
 
 
 class _Blank(dict):

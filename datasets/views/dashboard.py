@@ -5,17 +5,17 @@ handful of queries whatever the volume."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min
-from django.db.models.functions import TruncWeek
+from django.db.models import Case, Count, F, IntegerField, Q, Value, When, Window
+from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 from django.views.generic import TemplateView
 
 from datasets.models import JobState, Submission, SubmissionState
 from datasets.selectors import (
+    access_of,
     datasets_for,
     drift_recent,
     jobs_for,
-    labs_where_engineer,
     memberships_of,
     review_queue,
 )
@@ -23,6 +23,8 @@ from datasets.selectors import (
 from .mixins import MemberRequiredMixin
 
 WEEKS = 12
+# Rows per list on the dashboard (running jobs, recent failures).
+LISTED = 20
 HOME_ROWS = 8
 
 
@@ -38,8 +40,9 @@ class HomeView(TemplateView):
         user = self.request.user
         if not user.is_authenticated:
             return context
-        engineer_labs = labs_where_engineer(user)
-        is_engineer = user.is_superuser or engineer_labs.exists()
+        access = access_of(user)
+        engineer_labs = access.engineer_lab_ids
+        is_engineer = user.is_superuser or access.is_engineer_anywhere
         mine = datasets_for(user).filter(created_by=user).order_by("-last_event_at", "-id")
         # A returned version counts only while no newer version of its dataset exists.
         submissions = (
@@ -60,7 +63,8 @@ class HomeView(TemplateView):
             )
         waiting = [s for s in submissions if s.number == latest.get(s.dataset_id)]
         context.update(
-            memberships=memberships_of(user),
+            # (A superuser's access is every lab: their own memberships are read apart.)
+            memberships=memberships_of(user) if user.is_superuser else access.labs,
             is_engineer=is_engineer,
             my_datasets=list(mine[:HOME_ROWS]),
             my_dataset_count=mine.count(),
@@ -77,7 +81,7 @@ class HomeView(TemplateView):
             queue = review_queue(user)
             context.update(
                 queue=list(queue[:HOME_ROWS]),
-                queue_count=queue.count(),
+                queue_count=access.pending_reviews,
                 running=list(
                     jobs_for(user)
                     .filter(dataset__lab__in=engineer_labs, state__in=JobState.active())
@@ -89,14 +93,19 @@ class HomeView(TemplateView):
 
 
 class DashboardView(MemberRequiredMixin, TemplateView):
+    """Three queries of its own whatever the volume: the listed jobs (running and recent
+    failures, one window query), the counts (published per week and failures per code,
+    one GROUP BY), and the drift; the review queue's count comes with the user's access."""
+
     template_name = "datasets/dashboard.html"
 
     def get_context_data(self, **kwargs):
         user = self.request.user
         now = timezone.now()
-        queue = review_queue(user).aggregate(count=Count("id"), oldest=Min("submitted_at"))
-        jobs = jobs_for(user).filter(dataset__lab__in=labs_where_engineer(user))
-        running = list(jobs.filter(state__in=JobState.active()).order_by("created_at")[:20])
+        access = access_of(user)
+        jobs = jobs_for(user).filter(dataset__lab__in=access.engineer_lab_ids)
+        week_ago = now - timedelta(days=7)
+        running, failures = self._listed(jobs, week_ago)
         stale = now - timedelta(seconds=settings.JOB_STALE_AFTER)
         slow_processing = now - timedelta(minutes=30)
         for job in running:
@@ -108,40 +117,68 @@ class DashboardView(MemberRequiredMixin, TemplateView):
                 and started
                 and started < slow_processing.isoformat()
             )
-        week_ago = now - timedelta(days=7)
-        failures = list(
-            jobs.filter(state=JobState.FAILED, finished_at__gte=week_ago).order_by(
-                "-finished_at", "-id"
-            )[:20]
-        )
-        failure_codes = (
-            jobs.filter(state=JobState.FAILED, finished_at__gte=week_ago)
-            .values("error_code")
-            .annotate(n=Count("id"))
-            .order_by("-n", "error_code")
-        )
+        weeks, failure_codes = self._counts(jobs, now, week_ago)
         kwargs.update(
-            queue_count=queue["count"],
-            queue_oldest=queue["oldest"],
+            queue_count=access.pending_reviews,
+            queue_oldest=access.oldest_pending,
             running=running,
             failures=failures,
-            failure_codes=list(failure_codes),
-            weeks=self._per_week(jobs, now),
-            drift=drift_recent(labs_where_engineer(user), now - timedelta(days=30)),
+            failure_codes=failure_codes,
+            failure_total=sum(row["n"] for row in failure_codes),
+            weeks=weeks,
+            drift=drift_recent(access.engineer_lab_ids, now - timedelta(days=30)),
         )
         return super().get_context_data(**kwargs)
 
-    def _per_week(self, jobs, now) -> list[dict]:
+    def _listed(self, jobs, week_ago) -> tuple[list, list]:
+        """The 20 oldest active jobs and the 20 newest failures of the week, in one query:
+        each row is ranked within its group and only the first LISTED of each come back."""
+        active = Q(state__in=JobState.active())
+        failed = Q(state=JobState.FAILED, finished_at__gte=week_ago)
+        group = Case(When(active, then=Value(0)), default=Value(1), output_field=IntegerField())
+        rows = list(
+            jobs.filter(active | failed)
+            .annotate(
+                group=group,
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[group],
+                    order_by=[
+                        Case(When(active, then=F("created_at"))).asc(),
+                        Case(When(failed, then=F("finished_at"))).desc(),
+                        F("id").desc(),
+                    ],
+                ),
+            )
+            .filter(rank__lte=LISTED)
+            .order_by("group", "rank")
+        )
+        return [j for j in rows if j.group == 0], [j for j in rows if j.group == 1]
+
+    def _counts(self, jobs, now, week_ago) -> tuple[list[dict], list[dict]]:
+        """Published per week (the chart) and the week's failures per error code, from one
+        GROUP BY over both."""
         start = (now - timedelta(weeks=WEEKS - 1)).date()
         start -= timedelta(days=start.weekday())
-        counts = {
-            row["week"].date() if hasattr(row["week"], "date") else row["week"]: row["n"]
-            for row in jobs.filter(state=JobState.PUBLISHED, finished_at__date__gte=start)
-            .annotate(week=TruncWeek("finished_at"))
-            .values("week")
+        published = Q(state=JobState.PUBLISHED, finished_at__date__gte=start)
+        failed = Q(state=JobState.FAILED, finished_at__gte=week_ago)
+        rows = (
+            jobs.filter(published | failed)
+            .annotate(
+                week=Case(When(published, then=TruncWeek("finished_at"))),
+                code=Case(When(failed, then=F("error_code"))),
+            )
+            .values("state", "week", "code")
             .annotate(n=Count("id"))
             .order_by()
-        }
+        )
+        counts, codes = {}, {}
+        for row in rows:
+            if row["state"] == JobState.PUBLISHED:
+                week = row["week"].date() if hasattr(row["week"], "date") else row["week"]
+                counts[week] = counts.get(week, 0) + row["n"]
+            else:
+                codes[row["code"]] = codes.get(row["code"], 0) + row["n"]
         top = max(counts.values(), default=0) or 1
         weeks = []
         for i in range(WEEKS):
@@ -149,7 +186,11 @@ class DashboardView(MemberRequiredMixin, TemplateView):
             n = counts.get(week, 0)
             height = round(80 * n / top)
             weeks.append({"week": week, "n": n, "x": i * 40 + 10, "h": height, "y": 90 - height})
-        return weeks
+        failure_codes = [
+            {"error_code": code, "n": n}
+            for code, n in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0] or ""))
+        ]
+        return weeks, failure_codes
 
 
 class WorkersPanelView(MemberRequiredMixin, TemplateView):

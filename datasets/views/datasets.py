@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -103,8 +103,14 @@ class DatasetDetailView(LabScopedMixin, DetailView):
     context_object_name = "dataset"
 
     def get_queryset(self):
-        # The schedule: shown, and the update frequency sent to Kaggle follows it.
-        return datasets_for(self.request.user).select_related("schedule")
+        # The schedule: shown, and the update frequency sent to Kaggle follows it. The
+        # viewer's feed token comes with the row (for the Atom link), not in a query of its own.
+        token = Profile.objects.filter(user=self.request.user.pk).values("feed_token")[:1]
+        return (
+            datasets_for(self.request.user)
+            .select_related("schedule")
+            .annotate(viewer_feed_token=Subquery(token))
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -140,11 +146,7 @@ class DatasetDetailView(LabScopedMixin, DetailView):
         context["events"] = context["events_page"].events
         # Feed readers cannot log in: the feed's address carries the user's own token.
         # Only read here (a GET writes nothing); without one the page offers to make it.
-        token = (
-            Profile.objects.filter(user=self.request.user)
-            .values_list("feed_token", flat=True)
-            .first()
-        )
+        token = dataset.viewer_feed_token
         context["feed_url"] = token and self.request.build_absolute_uri(
             reverse("datasets:feed_dataset", args=[token, dataset.pk])
         )

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.generic import ListView
 
 from datasets.forms import HistoryFilterForm
-from datasets.selectors import jobs_for, labs_of
+from datasets.selectors import access_of, jobs_for, labs_of
 from datasets.versions import version_numbers
 
 from .mixins import MemberRequiredMixin
@@ -23,8 +23,16 @@ CSV_COLUMNS = [
 class FilteredJobsMixin(MemberRequiredMixin):
     def filter_form(self) -> HistoryFilterForm:
         if not hasattr(self, "_form"):
-            form = HistoryFilterForm(self.request.GET or None, labs=labs_of(self.request.user))
+            user = self.request.user
+            form = HistoryFilterForm(self.request.GET or None, labs=labs_of(user))
             form.is_valid()
+            if not user.is_superuser:
+                # The select lists the labs the request already read (access_of), instead
+                # of a query of its own; a chosen lab is still validated by the form.
+                field = form.fields["lab"]
+                field.widget.choices = [("", field.empty_label)] + [
+                    (a.lab.pk, a.lab.name) for a in access_of(user).labs
+                ]
             self._form = form
         return self._form
 
@@ -33,10 +41,22 @@ class FilteredJobsMixin(MemberRequiredMixin):
         return self.filter_form().filter(jobs).order_by("-created_at", "-id")
 
 
+# What a history row shows: the JSON columns (the submission's metadata and file list, the
+# job's manifest and phases) stay in the database; decoding them was most of the page.
+HISTORY_ROW_FIELDS = (
+    "state", "error_code", "kaggle_version", "differences", "created_at",
+    "dataset__title", "dataset__owner_slug", "dataset__slug", "dataset__lab__name",
+    "submission__number", "submission__total_bytes", "submission__reviewed_by__username",
+)  # fmt: skip
+
+
 class HistoryView(FilteredJobsMixin, ListView):
     template_name = "datasets/history_list.html"
     context_object_name = "jobs"
     paginate_by = 50
+
+    def get_queryset(self):
+        return super().get_queryset().only(*HISTORY_ROW_FIELDS)
 
     def get_context_data(self, **kwargs):
         query = self.request.GET.copy()

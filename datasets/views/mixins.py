@@ -10,7 +10,7 @@ from django.views import View
 from django.views.generic.detail import SingleObjectMixin
 
 from datasets.models import Dataset
-from datasets.selectors import datasets_for, is_engineer, scope_to_user
+from datasets.selectors import access_of, datasets_for, is_engineer, scope_to_user
 from datasets.services.errors import Forbidden, ServiceError
 
 # Services name the field a refusal is about; some forms call it differently.
@@ -44,6 +44,9 @@ class MemberRequiredMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
+        # One query for the user's labs and roles, reused by the scoping, the role checks
+        # and the navigation of this request.
+        access_of(request.user)
         try:
             response = self.check_access()
             if response is not None:

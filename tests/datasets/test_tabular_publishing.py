@@ -113,3 +113,26 @@ def test_the_cover_image_reaches_kaggle_with_its_two_crops(team, kaggle_sandbox)
         (0, 560, 280),
         (140, 280, 280),
     ]
+
+
+def test_a_real_worker_runs_the_data_checks_and_review_shows_them(team, settings, client):
+    from django.urls import reverse
+
+    from datasets.models import Submission
+    from tests.conftest import wait_until
+
+    settings.WHARF_DATA_CHECK_INLINE_MAX_BYTES = 10  # this version goes to the worker
+    dataset = team.dataset(slug="data-checks-by-worker")
+    bad = b"station,temp\n" + b"OSL,1.5\n" * 30 + b"BGO\nTRD,warm\n"
+    team.upload(dataset, "readings.csv", bad)
+    submission = team.submit(dataset)
+    assert submission.data_checks["state"] == "pending"
+
+    def checked():
+        return Submission.objects.get(pk=submission.pk).data_checks["state"] == "done"
+
+    wait_until(checked, timeout=60, message="the worker did not run the data checks")
+    client.force_login(team.grace)
+    page = client.get(reverse("datasets:review", args=[submission.pk])).content.decode()
+    assert "row 32, column temp: the row has fewer cells than the header" in page
+    assert "row 33, column temp: the value does not fit the column&#x27;s type" in page

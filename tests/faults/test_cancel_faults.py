@@ -12,6 +12,7 @@ from datasets.services import jobs
 from datasets.services.errors import Conflict
 from tests.builders import actions, finished, sandbox_refs
 from tests.conftest import wait_until
+from tests.faults.conftest import approve_when_checked
 from tests.faults.test_fencing_faults import client_children, uploading
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -37,7 +38,7 @@ def test_f24_cancel_while_staging_stops_it(team, kaggle_sandbox, own_workers):
     with open(big, "wb") as f:
         f.truncate(1536 * 1024 * 1024)  # sparse: staging reads 1.5 GB, long enough
     team.add_storage(dataset, "big.raw")
-    job = team.approve(team.submit(dataset))
+    job = approve_when_checked(team, team.submit(dataset))
 
     def staging():
         job.refresh_from_db()

@@ -17,6 +17,7 @@ from datasets.services.review import submission_approve
 from tests.builders import PublishingTeam, actions, finished, sandbox_refs
 from tests.conftest import wait_until
 from tests.factories import member
+from tests.faults.conftest import approve_when_checked
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -116,7 +117,7 @@ def test_f13_a_source_file_changed_during_the_copy_is_refused(team, kaggle_sandb
     with open(big, "wb") as f:
         f.truncate(1024 * 1024 * 1024)
     team.add_storage(dataset, "growing.raw")
-    job = team.approve(team.submit(dataset))
+    job = approve_when_checked(team, team.submit(dataset))
 
     def grow():
         def staging():

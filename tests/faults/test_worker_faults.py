@@ -14,6 +14,7 @@ from datasets.services import jobs
 from datasets.tasks import job_publish
 from tests.builders import actions, finished, sandbox_refs
 from tests.conftest import wait_until
+from tests.faults.conftest import approve_when_checked
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +51,7 @@ def test_f1_pool_child_killed_during_staging(team, kaggle_sandbox, own_workers, 
     with open(big, "wb") as f:
         f.truncate(1536 * 1024 * 1024)
     team.add_storage(dataset, "big.raw")
-    job = team.approve(team.submit(dataset))
+    job = approve_when_checked(team, team.submit(dataset))
     wait_until(state_is(job, JobState.STAGING), timeout=30, interval=0.01)
     for pid in worker.pool_children():
         os.kill(pid, signal.SIGKILL)
