@@ -1,13 +1,18 @@
-"""Web benchmark (issue 7): gunicorn on PostgreSQL with seed_volume's history, N
-concurrent keep-alive clients per page, latency percentiles and requests per second.
+"""Web benchmark (issues 7 and 21): gunicorn on PostgreSQL with seed_volume's history;
+per page, the queries it issues, single-client latency (p50/p95: what one person waits)
+and N-client throughput (requests per second; on 2 cores, N clients measure queueing).
 
-    .venv/bin/python bench/web.py                     # 8 clients, 10 s per page
+    .venv/bin/python bench/web.py                     # 1 client 10 s, then 8 clients 10 s
     .venv/bin/python bench/web.py --seconds 5 --clients 8 --database postgres://postgres@127.0.0.1:5432/wharf_bench
+    .venv/bin/python bench/web.py --baseline /tmp/wharf-before   # the same pages, in the
+                                                      # same run, from an older tree
 
 It drops and recreates the benchmark database (never `test` or your real one: the name
 must contain "bench"), migrates, seeds 10,000 datasets / 100,000 events / 2,000 jobs, runs
 gunicorn with the production settings, and logs a lab engineer in through a session
-cookie. Also prints the SQL queries each page issues (Django test client, same data).
+cookie. `--baseline DIR` (e.g. `git archive <commit> | tar -x -C DIR`) starts a second
+gunicorn from that tree on the same database and measures both page by page, alternating,
+so the ratios come from the same run and the same machine load.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def run(cmd, env, **kw):
     return result
 
 
-def prepare(env, database_url, volume):
+def prepare(env, database_url, volume, seed=True):
     url = urlparse(database_url)
     name = url.path.lstrip("/")
     if "bench" not in name:
@@ -43,12 +48,14 @@ def prepare(env, database_url, volume):
     admin = database_url.rsplit("/", 1)[0] + "/postgres"
     import psycopg
 
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if seed:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     run([PY, "manage.py", "migrate", "-v0"], env)
     run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env)
-    run([PY, "manage.py", "seed_volume", "--quiet", *volume], env)
+    if seed:
+        run([PY, "manage.py", "seed_volume", "--quiet", *volume], env)
     script = (
         "import django;django.setup()\n"
         "from django.contrib.auth import get_user_model\n"
@@ -68,7 +75,7 @@ def prepare(env, database_url, volume):
     return out[0], int(out[1]), int(out[2])
 
 
-def query_counts(env, pages, session_key):
+def query_counts(env, pages, session_key, root=ROOT):
     script = (
         "import django,sys,json;django.setup()\n"
         "from django.test import Client\n"
@@ -85,8 +92,12 @@ def query_counts(env, pages, session_key):
     import json
 
     env = {**env, "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1"}
-    out = run([PY, "-c", script, session_key, json.dumps(pages)], env, capture_output=True,
-              text=True).stdout  # fmt: skip
+    env = {**env, "PYTHONPATH": str(root)}
+    result = subprocess.run([PY, "-c", script, session_key, json.dumps(pages)], cwd=root, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    if result.returncode:
+        sys.exit(f"query count in {root} failed:\n{result.stderr}")
+    out = result.stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -129,6 +140,38 @@ def pct(values, p):
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
 
 
+def start_gunicorn(root, env, port, workers):
+    env = {**env, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(
+        [PY, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=root, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+            return process
+        except OSError:
+            if time.monotonic() > deadline:
+                process.terminate()
+                sys.exit(f"gunicorn ({root}) did not start")
+            time.sleep(0.2)
+
+
+def measure(port, path, session, clients, seconds):
+    """Single-client p50/p95 (ms) and the N-client rate (req/s)."""
+    hammer(port, path, session, 1, 0.5)  # warm-up
+    one, errors_one = hammer(port, path, session, 1, seconds)
+    many, errors_many = hammer(port, path, session, clients, seconds)
+    return {
+        "p50": pct(one, 50),
+        "p95": pct(one, 95),
+        "rps": len(many) / seconds,
+        "errors": errors_one + errors_many,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/wharf_bench")
@@ -137,6 +180,9 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--small", action="store_true", help="a tenth of the volume")
+    parser.add_argument("--no-seed", action="store_true", help="reuse the seeded database")
+    parser.add_argument("--baseline", type=Path, help="an older source tree to compare with")
+    parser.add_argument("--target-ms", type=float, default=25, help="single-client p95 target")
     args = parser.parse_args()
     volume = ["--datasets", "1000", "--events", "10000", "--jobs", "200"] if args.small else []
     env = {
@@ -153,49 +199,63 @@ def main():
     from cryptography.fernet import Fernet
 
     env["WHARF_CREDENTIALS_KEY"] = Fernet.generate_key().decode()
-    print("preparing the database (migrate, collectstatic, seed_volume) ...", flush=True)
-    session, busy, job = prepare(env, args.database, volume)
+    if args.no_seed:
+        print("reusing the database; making a session ...", flush=True)
+        session, busy, job = prepare(env, args.database, volume, seed=False)
+    else:
+        print("preparing the database (migrate, collectstatic, seed_volume) ...", flush=True)
+        session, busy, job = prepare(env, args.database, volume)
     pages = {
         "dataset list, page 1": "/datasets/",
         "dataset list, page 40": "/datasets/?page=40",
         "busiest dataset": f"/datasets/{busy}/",
         "busiest dataset, history page 200": f"/datasets/{busy}/?events=200",
         "publish history, state=failed": "/history/?state=failed",
+        "publish history, page 2": "/history/?page=2",
         "dashboard": "/dashboard/",
         "job page": f"/jobs/{job}/",
+        "home": "/",
     }
-    counts = query_counts(env, pages, session)
-    gunicorn = subprocess.Popen(
-        [PY, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-         "--workers", str(args.workers), "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    trees = {"now": ROOT}
+    if args.baseline:
+        trees = {"before": args.baseline.resolve(), **trees}
+    if args.baseline:
+        # Its own collected static files (production settings serve them from the tree).
+        baseline_env = {**env, "PYTHONPATH": str(trees["before"])}
+        subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"],
+                       cwd=trees["before"], env=baseline_env, check=True)  # fmt: skip
+    counts = {name: query_counts(env, pages, session, root) for name, root in trees.items()}
+    servers = {}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).request("GET", "/")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("gunicorn did not start")
-                time.sleep(0.2)
-        rows = []
-        for name, path in pages.items():
-            hammer(args.port, path, session, args.clients, 1)  # warm-up
-            latencies, errors = hammer(args.port, path, session, args.clients, args.seconds)
-            rps = len(latencies) / args.seconds
-            p50, p95, p99 = (pct(latencies, p) for p in (50, 95, 99))
-            rows.append((name, counts[name][1], rps, p50, p95, p99, errors))
+        for i, (name, root) in enumerate(trees.items()):
+            servers[name] = (args.port + i, start_gunicorn(root, env, args.port + i, args.workers))
+        results = {name: {} for name in trees}
+        for page, path in pages.items():
+            for name, (port, _) in servers.items():
+                results[name][page] = measure(port, path, session, args.clients, args.seconds)
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
-    print(f"\ngunicorn {args.workers} workers, PostgreSQL, {args.clients} clients, "
-          f"{args.seconds:.0f} s per page; targets: <= 6 queries, p95 <= 50 ms\n")  # fmt: skip
-    print(f"{'page':38} {'queries':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6}")  # fmt: skip
-    for name, q, rps, p50, p95, p99, errors in rows:
-        print(f"{name:38} {q:7d} {rps:7.0f} {p50:7.1f} {p95:7.1f} {p99:7.1f} {errors:6d}")
+        for _, process in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    print(f"\ngunicorn {args.workers} workers, PostgreSQL, production settings; latency: 1 "
+          f"client, {args.seconds:.0f} s per page; req/s: {args.clients} clients, "
+          f"{args.seconds:.0f} s; targets: <= 6 queries, "
+          f"p95 <= {args.target_ms:.0f} ms\n")  # fmt: skip
+    header = f"{'page':36} {'tree':6} {'queries':>7} {'p50 ms':>7} {'p95 ms':>7} {'req/s':>7} "
+    header += f"{'errors':>6} {'p95/target':>10}"
+    if args.baseline:
+        header += f" {'p50 now/before':>14} {'req/s now/before':>16}"
+    print(header)
+    for page in pages:
+        for name in trees:
+            r = results[name][page]
+            line = (f"{page:36} {name:6} {counts[name][page][1]:7d} {r['p50']:7.1f} "
+                    f"{r['p95']:7.1f} {r['rps']:7.0f} {r['errors']:6d} "
+                    f"{r['p95'] / args.target_ms:10.2f}")  # fmt: skip
+            if args.baseline and name == "now":
+                b = results["before"][page]
+                line += f" {r['p50'] / b['p50']:14.2f} {r['rps'] / b['rps']:16.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from .models import (
     Webhook,
     WebhookDelivery,
 )
+from .services import ServiceError
+from .services.labs import lab_archive
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,10 +32,43 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "allow_self_approval", "allow_hard_links", "created_at"]
+    list_display = ["name", "slug", "allow_self_approval", "allow_hard_links", "created_at",
+                    "archived_at"]  # fmt: skip
+    list_filter = [("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["archived_at"]
     inlines = [MembershipInline]
+    actions = ["archive"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A lab with a history is archived instead (Event.lab is PROTECT); the bulk
+        # "delete selected" action is refused for such labs by the same rule.
+        if obj is not None and obj.events.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        kept = queryset.filter(events__isnull=False).distinct()
+        if kept.exists():
+            self.message_user(
+                request,
+                "Not deleted, because they have a history: "
+                + ", ".join(lab.name for lab in kept)
+                + ". Archive them instead.",
+                messages.ERROR,
+            )
+        super().delete_queryset(request, queryset.exclude(pk__in=kept.values("pk")))
+
+    @admin.action(description="Archive the selected labs (keeps their history)")
+    def archive(self, request, queryset):
+        for lab in queryset:
+            try:
+                lab_archive(lab, actor=request.user)
+            except ServiceError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                self.message_user(request, f"{lab.name} is archived.", messages.SUCCESS)
 
 
 @admin.register(Membership)
@@ -87,27 +122,40 @@ class DatasetAdmin(admin.ModelAdmin):
     inlines = [DatasetFileInline]
 
 
+class ReadOnlyHistoryAdmin(admin.ModelAdmin):
+    """Submissions and publish jobs are shown, never changed, added or deleted here: their
+    states move only through the services, which check where they start from and write
+    the Event that tells it (a state set by hand would be a history that never happened)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ReadOnlyHistoryAdmin):
     list_display = ["dataset", "number", "state", "submitted_by", "submitted_at", "reviewed_by"]
     list_filter = ["state", "dataset__lab"]
-    readonly_fields = ["metadata", "files"]
 
 
 @admin.register(PublishJob)
-class PublishJobAdmin(admin.ModelAdmin):
+class PublishJobAdmin(ReadOnlyHistoryAdmin):
     list_display = ["id", "dataset", "state", "error_code", "attempts", "worker", "created_at"]
     list_filter = ["state", "error_code"]
-    readonly_fields = ["manifest", "phases"]
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     """The history is append-only: it can be read here, never changed."""
 
-    list_display = ["at", "action", "lab", "dataset", "actor"]
+    list_display = ["at", "action", "lab", "dataset_label", "actor_label"]
     list_filter = ["action", "lab"]
-    search_fields = ["action", "dataset__title"]
+    search_fields = ["action", "dataset__title", "dataset_ref", "actor_name"]
 
     def has_add_permission(self, request):
         return False

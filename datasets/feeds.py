@@ -130,7 +130,8 @@ class LabFeed(PublishedVersionsFeed):
     def items(self, lab):
         """Published versions and what the watch saw change on Kaggle outside Wharf."""
         drift = (
-            Event.objects.filter(lab=lab, action__in=DRIFT_TITLES)
+            # An entry links to its dataset: none for one deleted since (its events stay).
+            Event.objects.filter(lab=lab, action__in=DRIFT_TITLES, dataset__isnull=False)
             .select_related("dataset")
             .order_by("-at", "-id")[:FEED_ITEMS]
         )

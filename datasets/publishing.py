@@ -19,14 +19,16 @@ import random
 import shutil
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from datasets import kaggle, staging, storage
-from datasets.metadata import kaggle_metadata, published_name
+from datasets import kaggle, reconcile, staging, storage
+from datasets.metadata import UPDATE_ONLY_KEYS, kaggle_metadata, published_name
 from datasets.models import JobPlan, JobState, PublishJob
 from datasets.services import jobs
 from datasets.services.errors import Conflict
@@ -286,25 +288,28 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         return _metadata_only(job, pulse, credentials, ref, metadata, last.manifest)
 
     folder = workdir / "files"
-    manifest = _stage(job, folder, pulse)
-    pulse.check()
-    plan = JobPlan.VERSION
-    if last is not None:
-        same_files = _manifest_equal(manifest, last.manifest)
-        last_metadata = kaggle_metadata(last.submission.metadata, last.submission.files)
-        if same_files and not job.force:
-            if metadata == last_metadata:
-                jobs.job_skipped(job)
-                return None
-            return _metadata_only(job, pulse, credentials, ref, metadata, manifest)
-        if _needs_metadata_update(metadata, last_metadata):
-            plan = JobPlan.VERSION_METADATA
-    bytes_total = sum(entry["size"] for entry in manifest)
-    job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total, plan=plan)
-    pulse.set_count(0)
-    pulse.check()
-
-    files = _upload(job, pulse, credentials, folder, manifest, workdir / "client-tmp")
+    held = None if last is None or job.force else last.manifest
+    with Transfer(job, pulse, credentials, folder, workdir / "client-tmp", held) as transfer:
+        manifest = transfer.stage_all()
+        pulse.check()
+        plan = JobPlan.VERSION
+        if last is None and any(metadata.get(key) for key in UPDATE_ONLY_KEYS):
+            plan = JobPlan.VERSION_METADATA  # a create carries none of these
+        if last is not None:
+            same_files = _manifest_equal(manifest, last.manifest)
+            last_metadata = kaggle_metadata(last.submission.metadata, last.submission.files)
+            if same_files and not job.force:
+                transfer.abandon()
+                if metadata == last_metadata:
+                    jobs.job_skipped(job)
+                    return None
+                return _metadata_only(job, pulse, credentials, ref, metadata, manifest)
+            if _needs_metadata_update(metadata, last_metadata):
+                plan = JobPlan.VERSION_METADATA
+        bytes_total = sum(entry["size"] for entry in manifest)
+        job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total, plan=plan)
+        transfer.job = job
+        files = transfer.finish(manifest)
     pulse.check()
 
     # Look before asking (as the client's own create does): what Kaggle has now tells a
@@ -331,26 +336,178 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
     return _after_request(job, pulse, credentials, ref, metadata)
 
 
-def _upload(job, pulse, credentials, folder: Path, manifest, tmp_dir: Path) -> list[dict]:
-    """Each staged file is its own step: StartBlobUpload + the client's resumable PUT,
-    retried on transient errors. A cancel (or a lost job) kills the client at once;
-    Kaggle holds only orphan blobs then, which it discards."""
-    files, done = [], 0
-    for entry in manifest:
-        pulse.check()
+class Transfer:
+    """Stages the approved files and uploads each one the moment it is staged, while the
+    next one stages, at most KAGGLE_PARALLEL_UPLOADS at a time: each file its own step
+    (StartBlobUpload + the client's resumable PUT, retried on transient errors).
 
-        def upload(name=entry["path"], base=done):
-            pulse.set_count(base)  # a retried file counts from its start again
-            return kaggle.dataset_upload_file(
-                credentials, folder / name, tmp_dir=tmp_dir, on_progress=pulse.add,
-                should_stop=pulse.should_stop,
-            )  # fmt: skip
+    Nothing exists on Kaggle until the one create/version names the tokens, so a cancel
+    or a lost job at any point here kills every client child and leaves only orphan
+    blobs, which Kaggle discards. Upload sessions are kept with the job (by content:
+    sha256 and size), so a later attempt on any worker resumes a broken upload from the
+    bytes Kaggle holds and reuses a finished one.
 
-        token = _with_retries(job, pulse, upload)
-        files.append({"name": entry["path"], "token": token})
-        done += entry["size"]
-        pulse.set_count(done)
-    return files
+    `held` (the last published manifest, when the job may turn out to need no new
+    version) holds uploads back until a staged file differs from it: a metadata-only or
+    unchanged job then sends no bytes."""
+
+    def __init__(self, job, pulse, credentials, folder: Path, tmp_dir: Path, held=None):
+        self.job, self.pulse, self.credentials = job, pulse, credentials
+        self.folder, self.tmp_dir = folder, tmp_dir
+        self._held = {(e["path"], e["size"], e["sha256"]) for e in held} if held else None
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.KAGGLE_PARALLEL_UPLOADS),
+            thread_name_prefix=f"job-{job.pk}-upload",
+        )
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        self._error: BaseException | None = None
+        self._futures: dict[str, Future] = {}
+        self._waiting: list[dict] = []
+        self._sent: dict[str, int] = {}
+        self._counting = False  # the job shows upload progress once staging is done
+        self._account = job.dataset.kaggle_account_id  # sessions belong to one account
+        self.sessions = self._load_sessions()
+
+    # -- lifecycle
+
+    def __enter__(self) -> "Transfer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Stops every upload (their clients are killed) and waits for the threads."""
+        self._abort.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def should_stop(self) -> bool:
+        return self._abort.is_set() or self.pulse.should_stop()
+
+    # -- staging, with uploads beside it
+
+    def stage_all(self) -> list[dict]:
+        try:
+            return _stage(self.job, self.folder, self.pulse, on_staged=self._staged,
+                          should_stop=self.should_stop)  # fmt: skip
+        except staging.StagingCancelled:
+            self._raise_failure()  # an upload failed: that is why staging stopped
+            raise
+
+    def _staged(self, entry: dict) -> None:
+        self._raise_failure()
+        self._waiting.append(entry)
+        if self._held is not None and (entry["path"], entry["size"], entry["sha256"]) in self._held:
+            return
+        self._held = None
+        self._submit_waiting()
+
+    def _submit_waiting(self) -> None:
+        for entry in self._waiting:
+            self._futures[entry["path"]] = self._pool.submit(self._upload_one, entry)
+        self._waiting = []
+
+    def finish(self, manifest: list[dict]) -> list[dict]:
+        """Waits for every upload; the files part of the create/version, in order."""
+        self._submit_waiting()
+        with self._lock:
+            self._counting = True
+            self.pulse.set_count(sum(self._sent.values()))
+        files = []
+        for entry in manifest:
+            future = self._futures[entry["path"]]
+            while True:
+                try:
+                    token = future.result(timeout=0.25)
+                    break
+                except FutureTimeout:
+                    self.pulse.check()
+                except BaseException:
+                    self._abort.set()
+                    self._raise_failure()
+                    raise
+            files.append({"name": entry["path"], "token": token})
+        return files
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- one file (runs in an upload thread)
+
+    def _upload_one(self, entry: dict) -> str:
+        name, key = entry["path"], f"{entry['sha256']}:{entry['size']}"
+        try:
+
+            def upload():
+                self._progress(name, None)  # a retried file counts from its start again
+                return kaggle.dataset_upload_file(
+                    self.credentials, self.folder / name, tmp_dir=self.tmp_dir,
+                    on_progress=lambda n: self._progress(name, n),
+                    should_stop=self.should_stop, session=self._session(key),
+                    on_session=lambda session: self._keep(key, session),
+                    on_expired=lambda: self._expired(entry, key),
+                )  # fmt: skip
+
+            token = _with_retries(self.job, self.pulse, upload)
+            self._keep(key, {**(self.sessions.get(key) or {}), "complete": True})
+            with self._lock:
+                self._sent[name] = entry["size"]
+                if self._counting:
+                    self.pulse.set_count(sum(self._sent.values()))
+            return token
+        except BaseException as exc:
+            with self._lock:
+                if self._error is None and not isinstance(exc, kaggle.OperationStopped):
+                    self._error = exc
+            self._abort.set()
+            raise
+        finally:
+            connection.close()
+
+    def _progress(self, name: str, n: int | None) -> None:
+        with self._lock:
+            self._sent[name] = 0 if n is None else self._sent.get(name, 0) + n
+            if self._counting:
+                self.pulse.set_count(sum(self._sent.values()))
+
+    # -- sessions kept with the job
+
+    def _load_sessions(self) -> dict:
+        """This job's sessions, and those of earlier jobs of the dataset that never asked
+        Kaggle to act (a person's retry is a new job): same bytes, same account."""
+        sessions: dict = {}
+        earlier = PublishJob.objects.filter(
+            dataset_id=self.job.dataset_id, pk__lt=self.job.pk, publish_requested_at__isnull=True
+        ).order_by("-pk")
+        earlier = reversed(earlier.values_list("upload_sessions", flat=True)[:20])
+        own = PublishJob.objects.filter(pk=self.job.pk).values_list("upload_sessions", flat=True)
+        for found in [*earlier, *own]:
+            sessions.update(found or {})
+        return {k: v for k, v in sessions.items() if v.get("account") == self._account}
+
+    def _session(self, key: str) -> dict | None:
+        with self._lock:
+            return self.sessions.get(key)
+
+    def _keep(self, key: str, session: dict) -> None:
+        with self._lock:
+            self.sessions[key] = {**session, "account": self._account}
+            snapshot = dict(self.sessions)
+            jobs.job_upload_sessions_save(self.job, snapshot)
+
+    def _expired(self, entry: dict, key: str) -> None:
+        with self._lock:
+            self.sessions.pop(key, None)
+            jobs.job_upload_sessions_save(self.job, dict(self.sessions))
+        log.info("job %s: the upload session of %s expired; starting afresh", self.job.pk,
+                 entry["path"], extra={"job_id": self.job.pk})  # fmt: skip
+        jobs.job_upload_restarted(
+            self.job, name=entry["path"], size=entry["size"],
+            reason="Kaggle no longer holds the earlier upload (its session expired); the "
+            "file is sent again from its first byte.",
+        )  # fmt: skip
 
 
 def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> dict:
@@ -442,7 +599,9 @@ def _metadata_for_update(metadata: dict, kaggle_now: dict) -> dict:
 
 # What a new version cannot carry (kagglesdk ApiCreateDatasetVersionRequestBody), or
 # carries without Kaggle reliably applying it (subtitle, description: kaggle-cli #995).
-VERSION_CANNOT_CARRY = ("title", "licenses", "isPrivate", "subtitle", "description")
+# Sources, update frequency, collaborators and the cover travel only by the update.
+VERSION_CANNOT_CARRY = ("title", "licenses", "isPrivate", "subtitle", "description",
+                        *UPDATE_ONLY_KEYS)  # fmt: skip
 
 
 def _needs_metadata_update(metadata: dict, last_metadata: dict) -> bool:
@@ -450,46 +609,46 @@ def _needs_metadata_update(metadata: dict, last_metadata: dict) -> bool:
 
 
 def _differences(job, read: dict) -> list[str]:
-    """What Kaggle holds against what was approved (datasets.reconcile, when present),
+    """What Kaggle holds against what was approved (datasets.reconcile),
     plus the keywords Kaggle said it did not take."""
     lines: list[str] = []
     invalid = list(job.invalid_tags or [])
     read = {**read, "invalid_tags": invalid}
+    submission = job.submission
     try:
-        from datasets import reconcile
-    except ImportError:  # the comparison arrives with issue 15's reconcile module
-        reconcile = None
-    if reconcile is not None and hasattr(reconcile, "differences"):
-        submission = job.submission
-        try:
-            lines = list(
-                reconcile.differences(submission.metadata, submission.files, job.manifest, read)
-            )
-        except Exception:
-            log.exception("job %s: comparing with Kaggle failed", job.pk,
-                          extra={"job_id": job.pk})  # fmt: skip
-            lines = ["Wharf could not compare the published dataset with what was approved."]
+        lines = list(
+            reconcile.differences(submission.metadata, submission.files, job.manifest, read)
+        )
+    except Exception:
+        log.exception("job %s: comparing with Kaggle failed", job.pk,
+                      extra={"job_id": job.pk})  # fmt: skip
+        lines = ["Wharf could not compare the published dataset with what was approved."]
     if invalid and not any(all(tag in line for tag in invalid) for line in lines):
         lines.append(f"Kaggle did not take the keywords {', '.join(invalid)} (not Kaggle tags).")
     return lines
 
 
-def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
+def _stage(job: PublishJob, folder: Path, pulse: Pulse, *, on_staged=None,
+           should_stop=None) -> list[dict]:  # fmt: skip
     submission = job.submission
     packaging = submission.metadata.get("folder_packaging", "zip")
     folder.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
     for entry in submission.files:
         source, root = _source_of(entry, lab_id=job.dataset.lab_id)
+        upload = entry.get("origin") != "storage" and entry["kind"] == "file"
         item = staging.StageItem(
             name=published_name(entry, packaging),
             source=source,
             kind=entry["kind"],
             expected_size=entry["size"],
+            # Browser uploads are immutable (never rewritten in place): linked, not copied.
+            link=upload,
+            sha256=(entry.get("sha256") or None) if upload else None,
         )
         staged = staging.stage(
             [item], folder, packaging=packaging, root=root, progress=pulse.add,
-            should_stop=pulse.should_stop,
+            should_stop=should_stop or pulse.should_stop,
         )  # fmt: skip
         for m in staged:
             if (
@@ -503,7 +662,10 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse) -> list[dict]:
                     "content differs); submit the dataset again so the new content is "
                     "reviewed.",
                 )
-        manifest += [{"path": m.name, "size": m.size, "sha256": m.sha256} for m in staged]
+        for m in staged:
+            manifest.append({"path": m.name, "size": m.size, "sha256": m.sha256})
+            if on_staged is not None:
+                on_staged(manifest[-1])
         pulse.check()
     return manifest
 

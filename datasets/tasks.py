@@ -23,9 +23,11 @@ def jobs_sweep() -> dict:
     ones, and remove staging folders that are no longer needed."""
     from datasets.publishing import staging_cleanup
     from datasets.services.jobs import jobs_sweep as sweep
+    from datasets.uploads_tus import tus_sweep
 
     counts = sweep()
     counts["staging_removed"] = staging_cleanup()
+    counts["tus_expired"] = tus_sweep()  # browser uploads abandoned past their expiry
     if any(counts.values()):
         log.info("jobs sweep: %s", counts)
     return counts
@@ -55,7 +57,7 @@ def submission_auto_approve(submission_id: int, attempt: int = 1) -> str:
 )
 def webhook_deliver(delivery_id: int) -> None:
     """One attempt of a webhook delivery; the service schedules the next with backoff."""
-    from datasets.services.webhooks import webhook_attempt
+    from datasets.services.deliveries import webhook_attempt
 
     webhook_attempt(delivery_id)
 
@@ -63,7 +65,7 @@ def webhook_deliver(delivery_id: int) -> None:
 @shared_task(name="datasets.tasks.webhook_deliveries_sweep", ignore_result=True)
 def webhook_deliveries_sweep() -> dict:
     """Every few minutes (beat): resend deliveries the broker lost, prune old logs."""
-    from datasets.services.webhooks import webhook_deliveries_sweep as sweep
+    from datasets.services.deliveries import webhook_deliveries_sweep as sweep
 
     return sweep()
 

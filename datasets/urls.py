@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import feeds
+from . import feeds, uploads_tus
 from .views import (
     continuous,
     dashboard,
@@ -61,6 +61,12 @@ urlpatterns = [
     path("markdown/preview/", datasets.MarkdownPreviewView.as_view(), name="markdown_preview"),
     # Files
     path("datasets/<int:pk>/files/upload/", files.FileUploadView.as_view(), name="file_upload"),
+    path("datasets/<int:pk>/files/tus/", uploads_tus.TusCreateView.as_view(), name="file_tus"),
+    path(
+        "datasets/<int:pk>/files/tus/<str:upload_id>",
+        uploads_tus.TusUploadView.as_view(),
+        name="file_tus_upload",
+    ),
     path(
         "datasets/<int:pk>/files/storage/",
         files.FileAddStorageView.as_view(),

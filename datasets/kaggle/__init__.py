@@ -95,15 +95,30 @@ def dataset_upload_file(
     tmp_dir: Path,
     on_progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    session: dict | None = None,
+    on_session: Callable[[dict], None] | None = None,
+    on_expired: Callable[[], None] | None = None,
 ) -> str:
     """Uploads one staged file (StartBlobUpload + the client's resumable PUT) and returns
     its upload token. Nothing exists on Kaggle until a create/version names the token,
-    so stopping here (should_stop) leaves nothing behind. `tmp_dir` holds the client's
-    resume state: the same folder for the same attempt resumes a broken upload."""
-    request = {"op": "upload", "path": str(path)}
+    so stopping here (should_stop) leaves nothing behind.
+
+    `session` is one an earlier call reported through `on_session` (for the same bytes,
+    same account): the upload resumes it, on any machine, from the bytes Kaggle holds,
+    or reuses its token when it was complete. When Kaggle no longer knows it (expired),
+    `on_expired()` is called and the upload starts afresh (a new `on_session`)."""
+
+    def event(item: dict) -> None:
+        if "session" in item and on_session:
+            on_session(item["session"])
+        elif item.get("expired") and on_expired:
+            on_expired()
+
+    request = {"op": "upload", "path": str(path), "session": session}
     result = run_operation(
-        credentials, request, tmp_dir=tmp_dir, on_progress=on_progress, should_stop=should_stop
-    )
+        credentials, request, tmp_dir=tmp_dir, on_progress=on_progress,
+        should_stop=should_stop, on_event=event,
+    )  # fmt: skip
     return result["token"]
 
 

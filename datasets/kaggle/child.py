@@ -92,11 +92,52 @@ def _outcome(response) -> dict:
 
 
 def op_upload(api, request) -> dict:
-    """One file: StartBlobUpload, then the client's resumable PUT. The resume state lives
-    under TMPDIR, which the parent keeps per attempt, so a retried upload resumes."""
-    from kaggle.api.kaggle_api_extended import ApiBlobType, ResumableUploadContext
+    """One file: StartBlobUpload, then the client's resumable PUT (its `_upload_blob`).
 
-    with ResumableUploadContext() as context:
+    The client keeps a session in a JSON file keyed by path and mtime, which a new attempt
+    on another worker (another staging folder) never finds. So the parent hands in the
+    session it kept with the job (`session`: the StartBlobUpload answer and when it began)
+    and the client resumes it: a `bytes */N` probe, 308 + Range, the rest of the bytes; a
+    finished one answers 200 and its token is reused without a byte sent. Each new session
+    is reported (`session` event) the moment Kaggle grants it, and an expired one
+    (`expired` event, Kaggle answered 404) before the client starts afresh."""
+    from kaggle.api.kaggle_api_extended import (
+        ApiBlobType,
+        ApiStartBlobUploadResponse,
+        ResumableUploadContext,
+    )
+
+    previous = request.get("session") or None
+
+    class JobUploadContext(ResumableUploadContext):
+        def new_resumable_file_upload(self, path, start_request):
+            upload = super().new_resumable_file_upload(path, start_request)
+            fresh = previous and previous.get("timestamp", 0) > (
+                time.time() - upload.RESUMABLE_UPLOAD_EXPIRY_SECONDS
+            )
+            if previous and not fresh:
+                emit(expired=True)  # older than the client would ever resume
+            if fresh and not upload.can_resume:
+                upload.start_blob_upload_response = ApiStartBlobUploadResponse.from_dict(
+                    previous["response"]
+                )
+                upload.timestamp = int(previous.get("timestamp") or upload.timestamp)
+                upload.can_resume = True
+            initiated, expired = upload.upload_initiated, upload.upload_expired
+
+            def upload_initiated(response):
+                initiated(response)
+                upload.timestamp = int(time.time())
+                emit(session={"response": response.to_dict(), "timestamp": upload.timestamp})
+
+            def upload_expired():
+                expired()
+                emit(expired=True)
+
+            upload.upload_initiated, upload.upload_expired = upload_initiated, upload_expired
+            return upload
+
+    with JobUploadContext() as context:
         token = api._upload_blob(request["path"], True, ApiBlobType.DATASET, context)
     if not token:
         raise ValueError("Upload unsuccessful: " + os.path.basename(request["path"]))

@@ -78,6 +78,7 @@ def run_operation(
     on_progress: Callable[[int], None] | None = None,
     stall_timeout: float | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_event: Callable[[dict], None] | None = None,
 ) -> dict:
     """Runs `request` ({"op": ..., ...}) with these credentials; returns the result dict.
     `should_stop()` is asked four times a second: True kills the child (its process
@@ -103,7 +104,9 @@ def run_operation(
         process.stdin.write(json.dumps(request).encode())
         process.stdin.close()
         try:
-            outcome = _read_events(process, read_fd, on_progress, stall_timeout, should_stop)
+            outcome = _read_events(
+                process, read_fd, on_progress, stall_timeout, should_stop, on_event
+            )
         except BaseException:
             # A time limit or a cancel interrupts the wait: the client must not go on
             # uploading (or creating) on its own.
@@ -133,7 +136,9 @@ def run_operation(
     raise error_from(outcome["error"], credentials)
 
 
-def _read_events(process, read_fd, on_progress, stall_timeout, should_stop=None) -> dict:
+def _read_events(
+    process, read_fd, on_progress, stall_timeout, should_stop=None, on_event=None
+) -> dict:
     buffer = b""
     last_sign = time.monotonic()
     outcome: dict = {}
@@ -154,8 +159,10 @@ def _read_events(process, read_fd, on_progress, stall_timeout, should_stop=None)
                 if "progress" in event:
                     if on_progress:
                         on_progress(event["progress"])
-                else:
+                elif "result" in event or "error" in event:
                     outcome = event
+                elif on_event:
+                    on_event(event)
         elif time.monotonic() - last_sign > stall_timeout:
             _kill(process)
             raise KaggleError(

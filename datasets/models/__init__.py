@@ -32,13 +32,13 @@ from .labs import (
     Role,
     StorageRoot,
 )
-from .publishing import Event, JobPlan, JobState, PublishJob
+from .publishing import Event, HistoryIsAppendOnly, JobPlan, JobState, PublishJob
 from .scans import LabPattern, ScanState, SubmissionScan
 
 __all__ = [
     "ApiToken", "CheckResult", "Comment", "CredentialKind", "Dataset", "DatasetFile",
-    "DatasetSchedule", "DatasetStatus", "DeliveryState", "Event", "FileKind", "Invitation",
-    "JobPlan",
+    "DatasetSchedule", "DatasetStatus", "DeliveryState", "Event", "FileKind",
+    "HistoryIsAppendOnly", "Invitation", "JobPlan",
     "JobState",
     "KaggleAccount", "Lab", "LabPattern", "Membership", "Packaging", "Profile", "PublishJob",
     "Role", "ScanState", "SchedulePolicy", "Source", "StorageRoot", "Submission", "SubmissionScan",

@@ -37,6 +37,9 @@ class Lab(models.Model):
         settings.AUTH_USER_MODEL, through="Membership", related_name="labs"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A lab is archived, never deleted, once it has a history (Event.lab is PROTECT): its
+    # datasets and events stay readable; it takes no new datasets.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

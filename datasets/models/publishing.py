@@ -88,6 +88,10 @@ class PublishJob(models.Model):
     # was approved (datasets.reconcile), and the keywords Kaggle did not take.
     differences = models.JSONField(default=list, blank=True)
     invalid_tags = models.JSONField(default=list, blank=True)
+    # Kaggle upload sessions by file content ("<sha256>:<size>" → the StartBlobUpload
+    # answer, when it began, whether the PUT completed), so any later attempt on any
+    # worker resumes a broken upload or reuses a finished one instead of sending it again.
+    upload_sessions = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -154,12 +158,33 @@ class PublishJob(models.Model):
 # --- History -----------------------------------------------------------------------
 
 
-class Event(models.Model):
-    """The append-only history. Never updated or deleted: see save() and delete()."""
+class HistoryIsAppendOnly(ValueError):
+    """An attempt to change or delete an Event."""
 
-    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="events")
+
+class EventQuerySet(models.QuerySet):
+    """`Event.objects` cannot rewrite the history in bulk either. Deletions of the rows an
+    event points at still work: Django's collector sets those links to NULL through the
+    plain base manager, and the event keeps its own copy of what it needs to read."""
+
+    def update(self, **kwargs):
+        raise HistoryIsAppendOnly("Events are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise HistoryIsAppendOnly("Events are append-only: they cannot be deleted.")
+
+    delete.queryset_only = True  # as on every QuerySet: no Event.objects.delete()
+
+
+class Event(models.Model):
+    """The append-only history. Never updated or deleted (see EventQuerySet, save() and
+    delete()); it outlives what it tells about: deleting a dataset, a submission, a job or
+    a user keeps their events (the links become NULL, `dataset_ref` and `actor_name` keep
+    the names), and a lab with a history cannot be deleted at all (archive it)."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="events")
     dataset = models.ForeignKey(
-        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     submission = models.ForeignKey(
         Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
@@ -174,9 +199,15 @@ class Event(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Copies taken when the event is written, so that it still reads once the dataset or
+    # the user is gone ("owner/slug", the username).
+    dataset_ref = models.CharField(max_length=101, blank=True, default="")
+    actor_name = models.CharField(max_length=150, blank=True, default="")
     action = models.CharField(max_length=60)
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -190,9 +221,26 @@ class Event(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Events are append-only and cannot be changed.")
+        if not self._state.adding:
+            raise HistoryIsAppendOnly("Events are append-only: they cannot be changed.")
+        if self.dataset is not None and not self.dataset_ref:
+            self.dataset_ref = self.dataset.ref
+        if self.actor is not None and not self.actor_name:
+            self.actor_name = self.actor.get_username()
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ValueError("Events are append-only and cannot be deleted.")
+        raise HistoryIsAppendOnly("Events are append-only: they cannot be deleted.")
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset as the history names it, also after it was deleted."""
+        if self.dataset_id is not None:
+            return self.dataset.title
+        return self.dataset_ref
+
+    @property
+    def actor_label(self) -> str:
+        if self.actor_id is not None:
+            return self.actor.get_username()
+        return self.actor_name

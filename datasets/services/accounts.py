@@ -6,15 +6,10 @@ from django.utils import timezone
 
 from datasets import crypto, rules
 from datasets.models import CredentialKind, KaggleAccount, Lab, StorageRoot
-from datasets.selectors import is_engineer
 
-from .errors import Conflict, Forbidden, ServiceError
+from .errors import Conflict, ServiceError
 from .events import event_record
-
-
-def _require_engineer(actor, lab: Lab) -> None:
-    if not is_engineer(actor, lab):
-        raise Forbidden(f"Only data engineers of {lab.name} may do this.")
+from .roles import require_engineer
 
 
 def _check_secret(kind: str, secret: str) -> str:
@@ -31,7 +26,7 @@ def _check_secret(kind: str, secret: str) -> str:
 def kaggle_account_create(
     lab: Lab, *, actor, owner_slug: str, username: str, credential_kind: str, secret: str
 ) -> KaggleAccount:
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab)
     for value, field in ((owner_slug, "owner_slug"), (username, "username")):
         try:
             rules.check_owner_slug(value)
@@ -64,7 +59,7 @@ def kaggle_account_create(
 def kaggle_account_set_secret(
     account: KaggleAccount, *, actor, credential_kind: str, secret: str
 ) -> KaggleAccount:
-    _require_engineer(actor, account.lab)
+    require_engineer(actor, account.lab)
     secret = _check_secret(credential_kind, secret)
     with transaction.atomic():
         account.credential_kind = credential_kind
@@ -83,7 +78,7 @@ def kaggle_account_set_secret(
 
 
 def kaggle_account_delete(account: KaggleAccount, *, actor) -> None:
-    _require_engineer(actor, account.lab)
+    require_engineer(actor, account.lab)
     if account.datasets.exists():
         raise Conflict("Datasets publish under this account; move or delete them first.")
     with transaction.atomic():
@@ -97,7 +92,7 @@ def kaggle_account_test(account: KaggleAccount, *, actor) -> tuple[bool, str]:
     """Checks the credentials through the official client (bounded by a timeout)."""
     from datasets.kaggle import test_connection
 
-    _require_engineer(actor, account.lab)
+    require_engineer(actor, account.lab)
     ok, message = test_connection(account)
     with transaction.atomic():
         KaggleAccount.objects.filter(pk=account.pk).update(
@@ -134,7 +129,7 @@ def storage_root_create(lab: Lab, *, actor, name: str, path: str) -> StorageRoot
     """Registers a root. The rules are the model's (StorageRoot.clean: an existing folder
     where roots may be, apart from every other lab's roots), so the admin and any form
     apply the same ones."""
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab)
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ServiceError("Name the root (up to 80 characters).", field="name")
@@ -162,7 +157,7 @@ def storage_root_create(lab: Lab, *, actor, name: str, path: str) -> StorageRoot
 
 
 def storage_root_delete(root: StorageRoot, *, actor) -> None:
-    _require_engineer(actor, root.lab)
+    require_engineer(actor, root.lab)
     if root.files.exists():
         raise Conflict("Dataset files point into this root; remove them first.")
     with transaction.atomic():

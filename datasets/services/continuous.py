@@ -243,10 +243,8 @@ def _await(schedule: DatasetSchedule, submission: Submission | None, attempt: in
         return
 
     def send():
-        from datasets.tasks import submission_auto_approve
-
         enqueue(
-            submission_auto_approve,
+            "datasets.tasks.submission_auto_approve",
             submission.pk,
             attempt + 1,
             countdown=settings.WHARF_AUTO_APPROVE_RECHECK_SECONDS,

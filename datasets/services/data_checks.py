@@ -97,11 +97,10 @@ def data_checks_prepare(files: list[dict]) -> list[dict] | None:
 
 
 def _enqueue(submission_id: int) -> None:
-    from datasets.tasks import check_submission_data
     from portal.celery import enqueue
 
     # Bounded (portal.celery.enqueue): a frozen broker must not hold the submit request.
-    if enqueue(check_submission_data, submission_id) is None:
+    if enqueue("datasets.tasks.check_submission_data", submission_id) is None:
         # The broker is down: the checks stay pending; the page says so.
         log.warning("data checks of submission %s could not be queued", submission_id)
 

@@ -5,18 +5,11 @@ from django.db import IntegrityError, transaction
 from datasets import rules
 from datasets.metadata import EDITABLE_FIELDS
 from datasets.models import Dataset, DatasetStatus, KaggleAccount, Lab
-from datasets.selectors import role_in
 
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
 from .lifecycle import dataset_was_public, public_to_private_refusal
-
-
-def _require_member(actor, lab: Lab) -> str:
-    role = role_in(actor, lab)
-    if role is None:
-        raise Forbidden(f"You are not a member of {lab.name}.")
-    return role
+from .roles import require_member
 
 
 def _check_account(lab: Lab, account: KaggleAccount | None) -> None:
@@ -76,7 +69,9 @@ def _validate(fields: dict) -> dict:
 
 
 def dataset_create(*, actor, lab: Lab, **fields) -> Dataset:
-    _require_member(actor, lab)
+    require_member(actor, lab)
+    if lab.archived_at is not None:
+        raise Conflict(f"{lab.name} is archived: it takes no new datasets.", code="archived")
     fields = _validate(fields)
     account = fields.get("kaggle_account")
     _check_account(lab, account)
@@ -118,7 +113,7 @@ def ensure_editable(dataset: Dataset) -> None:
 
 
 def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     fields = _validate({k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -155,7 +150,7 @@ def dataset_update(dataset: Dataset, *, actor, **fields) -> Dataset:
 def dataset_delete_check(dataset: Dataset, *, actor) -> None:
     """Raises what dataset_delete would refuse, so the delete page can say so up front
     instead of offering a button that fails."""
-    role = _require_member(actor, dataset.lab)
+    role = require_member(actor, dataset.lab)
     if dataset.latest_version or dataset.jobs.exists():
         raise Conflict("A dataset with publish history cannot be deleted; its history stays.")
     if dataset.status == DatasetStatus.IN_REVIEW:

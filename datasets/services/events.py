@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from datasets.models import Dataset, Event, WebhookAction
 
+from .deliveries import webhook_deliveries_create
+
 # Keys whose values never reach the history, whatever the caller passed.
 _SECRET_KEY_RE = re.compile(r"(secret|password|token|key|credential)", re.IGNORECASE)
 MASK = "••••"
@@ -64,7 +66,5 @@ def event_record(
         dataset.last_event_at, dataset.last_event_action = event.at, action
     if action in WEBHOOK_ACTIONS:
         # The lab's webhooks: deliveries written now, sent once this transaction commits.
-        from .webhooks import webhook_deliveries_create
-
         webhook_deliveries_create(event)
     return event

@@ -12,9 +12,10 @@ from django.template.defaultfilters import filesizeformat
 from datasets import rules, storage, tabular
 from datasets.models import Dataset, DatasetFile, FileKind, StorageRoot
 
-from .datasets import _require_member, ensure_editable
+from .datasets import ensure_editable
 from .errors import ServiceError
 from .events import event_record
+from .roles import require_member
 
 
 def _clean_name(dataset: Dataset, name: str, exclude_pk: int | None = None) -> str:
@@ -66,11 +67,38 @@ def _measure(real, relpath: str) -> tuple[str, int, int]:
     return "folder", totals[0], totals[1]
 
 
+def file_upload_check(
+    dataset: Dataset, *, actor, name: str, size: int, description: str = ""
+) -> str:
+    """The refusals of `file_add_upload` that are known before a byte is sent (role,
+    editable, name, size, description), for resumable uploads to ask first; returns the
+    cleaned name. `file_add_upload` checks them again when the upload is complete."""
+    require_member(actor, dataset.lab)
+    ensure_editable(dataset)
+    name = _clean_name(dataset, name)
+    limit = settings.WHARF_UPLOAD_MAX_BYTES
+    if size > limit:
+        raise ServiceError(
+            f"'{name}' is {filesizeformat(size)}; uploads are limited to "
+            f"{filesizeformat(limit)}. Put larger files on lab storage instead.",
+            code="file_too_large",
+            field="file",
+        )
+    if size == 0:
+        raise ServiceError(
+            f"'{name}' is empty (0 bytes); Kaggle does not take empty files.",
+            code="file_empty",
+            field="file",
+        )
+    _check_description(description)
+    return name
+
+
 def file_add_upload(
     dataset: Dataset, *, actor, uploaded_file, path: str = "", description: str = ""
 ) -> DatasetFile:
     """Keeps an upload under a generated name; its original name is only metadata."""
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     ensure_editable(dataset)
     name = _clean_name(dataset, path or uploaded_file.name or "")
     limit = settings.WHARF_UPLOAD_MAX_BYTES
@@ -126,7 +154,7 @@ def file_add_storage(
     description: str = "",
 ) -> DatasetFile:
     """Points at a file or folder under one of the lab's storage roots."""
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     ensure_editable(dataset)
     if storage_root.lab_id != dataset.lab_id:
         raise ServiceError("That storage root belongs to another lab.", field="storage_root")
@@ -196,7 +224,7 @@ def file_update(
 ) -> DatasetFile:
     """`columns`: the researcher's type and description for each column, in order."""
     dataset = item.dataset
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     ensure_editable(dataset)
     changed = []
     if path is not None and path != item.path:
@@ -227,7 +255,7 @@ def file_update(
 
 def file_remove(item: DatasetFile, *, actor) -> None:
     dataset = item.dataset
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     ensure_editable(dataset)
     upload_name = item.upload.name if item.upload else None
     with transaction.atomic():

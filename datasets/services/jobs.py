@@ -15,11 +15,11 @@ from django.utils import timezone
 from datasets import notifications
 from datasets.models import Dataset, DatasetStatus, JobPlan, JobState, PublishJob, Submission
 from datasets.models import SubmissionState as SState
-from datasets.selectors import is_engineer
 from portal.celery import enqueue
 
-from .errors import Conflict, Forbidden
+from .errors import Conflict
 from .events import event_record
+from .roles import require_engineer
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,7 @@ class JobLost(Conflict):
 def job_enqueue(job_id: int) -> bool:
     """Sends the job's task; called after the transaction that queued the job commits.
     If the broker is down the job stays queued and the sweep sends it again."""
-    from datasets.tasks import job_publish
-
-    task_id = enqueue(job_publish, job_id)
+    task_id = enqueue("datasets.tasks.job_publish", job_id)
     if task_id:
         PublishJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(task_id=task_id)
     return bool(task_id)
@@ -295,6 +293,19 @@ def job_retrying(job: PublishJob, *, code: str, message: str, delay: float, atte
         )
 
 
+def job_upload_sessions_save(job: PublishJob, sessions: dict) -> bool:
+    """Keeps the attempt's Kaggle upload sessions (see PublishJob.upload_sessions) with the
+    job. Fenced: False when the job is no longer this attempt's."""
+    return bool(_ours(job).update(upload_sessions=sessions))
+
+
+def job_upload_restarted(job: PublishJob, *, name: str, size: int, reason: str) -> None:
+    """Records that a file's upload could not resume and starts from its first byte."""
+    with transaction.atomic():
+        event_record("job.upload.restarted", job=job,
+                     data={"path": name, "size": size, "reason": reason})  # fmt: skip
+
+
 def job_fail(job: PublishJob, *, code: str, message: str, attempt: int | None = None) -> PublishJob:
     """Fails a running job: from its worker (`attempt` given, fenced) or from the sweep."""
     job = _transition(
@@ -319,17 +330,12 @@ def job_cancelled(job: PublishJob, *, attempt: int | None = None, by: str = "") 
     )  # fmt: skip
 
 
-def _require_engineer(actor, dataset: Dataset) -> None:
-    if not is_engineer(actor, dataset.lab):
-        raise Forbidden("Only the lab's data engineers may cancel or retry publishing.")
-
-
 def job_cancel(job: PublishJob, *, actor) -> PublishJob:
     """Cancels a queued job at once. A running one is cancelled while nothing has been
     asked of Kaggle yet: its worker kills the client within a second or two and nothing
     is created. Once the create/version/metadata request may have reached Kaggle the
     cancel is refused with the reason (Kaggle would act anyway)."""
-    _require_engineer(actor, job.dataset)
+    require_engineer(actor, job.dataset.lab, "cancel or retry publishing")
     job.refresh_from_db()
     # A requeued job whose earlier attempt already asked Kaggle is not cancellable: the
     # check below refuses it with the reason. (No attempt runs while it is queued, and
@@ -361,7 +367,7 @@ def job_cancel(job: PublishJob, *, actor) -> PublishJob:
 def job_retry(job: PublishJob, *, actor, force: bool = False) -> PublishJob:
     """A new job for the same approved submission (engineers), e.g. after a failure or,
     with `force`, to publish what was skipped as unchanged."""
-    _require_engineer(actor, job.dataset)
+    require_engineer(actor, job.dataset.lab, "cancel or retry publishing")
     if job.state not in (JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED):
         raise Conflict(
             f"This job is {job.get_state_display().lower()}; only a failed, cancelled or "

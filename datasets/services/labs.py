@@ -18,21 +18,17 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from datasets.models import Invitation, Lab, Membership, Role
-from datasets.selectors import is_engineer
 
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
+from .roles import require_engineer
 
 log = logging.getLogger(__name__)
 
 INVITATION_DAYS = 7
 # Lab addresses live beside these pages (/labs/new/).
 RESERVED_SLUGS = {"new"}
-
-
-def _require_engineer(actor, lab: Lab, what: str = "manage its members") -> None:
-    if not is_engineer(actor, lab):
-        raise Forbidden(f"Only data engineers of {lab.name} may {what}.")
+MEMBERS = "manage its members"
 
 
 def _check_role(role: str) -> str:
@@ -69,11 +65,26 @@ def lab_create(*, actor, name: str, slug: str = "", description: str = "") -> La
     return lab
 
 
+def lab_archive(lab: Lab, *, actor) -> Lab:
+    """What is done instead of deleting a lab with a history (administrators): the lab,
+    its datasets and its events stay readable; it takes no new datasets."""
+    if not (actor.is_authenticated and actor.is_superuser):
+        raise Forbidden("Only administrators (superusers) may archive labs.")
+    with transaction.atomic():
+        if not Lab.objects.filter(pk=lab.pk, archived_at__isnull=True).update(
+            archived_at=timezone.now()
+        ):
+            raise Conflict(f"{lab.name} is archived already.", code="archived")
+        lab.refresh_from_db(fields=["archived_at"])
+        event_record("lab.archived", lab=lab, actor=actor, data={"name": lab.name})
+    return lab
+
+
 # --- members ---------------------------------------------------------------------------
 
 
 def member_add(lab: Lab, *, actor, user, role: str) -> Membership:
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab, MEMBERS)
     _check_role(role)
     if not user.is_active:
         raise ServiceError(f"{user.get_username()}'s account is disabled.", field="username")
@@ -89,7 +100,7 @@ def member_add(lab: Lab, *, actor, user, role: str) -> Membership:
 
 
 def member_add_by_username(lab: Lab, *, actor, username: str, role: str) -> Membership:
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab, MEMBERS)
     user = get_user_model().objects.filter(username__iexact=(username or "").strip()).first()
     if user is None:
         raise ServiceError(
@@ -114,7 +125,7 @@ def _engineers_left(lab: Lab, without: Membership) -> bool:
 
 def member_set_role(membership: Membership, *, actor, role: str) -> Membership:
     lab = membership.lab
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab, MEMBERS)
     _check_role(role)
     if role == membership.role:
         return membership
@@ -142,7 +153,7 @@ def member_set_role(membership: Membership, *, actor, role: str) -> Membership:
 
 def member_remove(membership: Membership, *, actor) -> None:
     lab = membership.lab
-    _require_engineer(actor, lab)
+    require_engineer(actor, lab, MEMBERS)
     with transaction.atomic():
         _lock_engineers(lab)
         if membership.role == Role.ENGINEER and not _engineers_left(lab, membership):
@@ -175,7 +186,7 @@ def invitation_url(token: str) -> str:
 def invitation_create(lab: Lab, *, actor, email: str, role: str) -> tuple[Invitation, str]:
     """Writes the invitation and e-mails its one-time link; returns it with the token
     (shown to the engineer once, in case the mail goes astray)."""
-    _require_engineer(actor, lab, "invite people")
+    require_engineer(actor, lab, "invite people")
     _check_role(role)
     email = (email or "").strip()
     try:
@@ -291,7 +302,7 @@ def invitation_accept_new_user(token: str, *, username: str, password: str, name
 
 
 def invitation_revoke(invitation: Invitation, *, actor) -> None:
-    _require_engineer(actor, invitation.lab, "withdraw invitations")
+    require_engineer(actor, invitation.lab, "withdraw invitations")
     with transaction.atomic():
         updated = Invitation.objects.filter(
             pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True

@@ -29,11 +29,12 @@ from datasets.models import (
     SubmissionState,
 )
 from datasets.reconcile import differences
-from datasets.selectors import is_engineer, last_published_submission
+from datasets.selectors import last_published_submission
 from portal.celery import enqueue
 
-from .errors import Conflict, Forbidden, ServiceError
+from .errors import Conflict, ServiceError
 from .events import event_record
+from .roles import require_engineer
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,6 @@ def public_to_private_refusal() -> Conflict:
 
 
 # --- the requests (web and API) ----------------------------------------------------------
-
-
-def _require_engineer(actor, dataset: Dataset, what: str) -> None:
-    if not is_engineer(actor, dataset.lab):
-        raise Forbidden(f"Only the lab's data engineers may {what}.")
 
 
 def _check_changeable_on_kaggle(dataset: Dataset) -> None:
@@ -139,7 +135,7 @@ def _send(task: str, dataset_id: int) -> None:
 
 
 def dataset_make_public(dataset: Dataset, *, actor, confirm: bool) -> Dataset:
-    _require_engineer(actor, dataset, "make a dataset public")
+    require_engineer(actor, dataset.lab, "make a dataset public")
     if not confirm:
         raise ServiceError(
             "Confirm that the dataset becomes public for good: Kaggle cannot make it "
@@ -162,7 +158,7 @@ def dataset_make_public(dataset: Dataset, *, actor, confirm: bool) -> Dataset:
 
 
 def dataset_remove_from_kaggle(dataset: Dataset, *, actor, confirm: str) -> Dataset:
-    _require_engineer(actor, dataset, "remove a dataset from Kaggle")
+    require_engineer(actor, dataset.lab, "remove a dataset from Kaggle")
     if (confirm or "").strip() != dataset.ref:
         raise ServiceError(
             f"Type {dataset.ref} to confirm: Kaggle deletes the dataset and every version.",

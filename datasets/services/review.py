@@ -20,9 +20,10 @@ from datasets.models import (
 from datasets.selectors import is_engineer
 
 from .data_checks import data_checks_gate, data_checks_prepare, data_checks_request
-from .datasets import _require_member, ensure_editable
+from .datasets import ensure_editable
 from .errors import Conflict, Forbidden, ServiceError
 from .events import event_record
+from .roles import require_engineer, require_member
 from .scans import scan_gate, scan_prepare, scan_request, submission_content_changes
 
 # The snapshot key (Submission.metadata) of the researcher's request that Kaggle delete
@@ -91,7 +92,7 @@ def submission_submit(
         if actor is not None:
             raise ValueError("A system submission has no actor.")
     else:
-        _require_member(actor, dataset.lab)
+        require_member(actor, dataset.lab)
     ensure_editable(dataset)
     version_notes = (version_notes or "").strip()
     if len(version_notes) > rules.VERSION_NOTES_MAX:
@@ -187,7 +188,7 @@ def _close(submission: Submission, new_state: str, *, actor, **fields) -> bool:
 
 def submission_withdraw(submission: Submission, *, actor) -> Submission:
     dataset = submission.dataset
-    _require_member(actor, dataset.lab)
+    require_member(actor, dataset.lab)
     if submission.submitted_by_id != actor.pk and not is_engineer(actor, dataset.lab):
         raise Forbidden("Only the researcher who submitted it may withdraw it.")
     with transaction.atomic():
@@ -239,8 +240,7 @@ def submission_approve(
     from .jobs import job_create
 
     dataset = submission.dataset
-    if not is_engineer(actor, dataset.lab):
-        raise Forbidden("Only the lab's data engineers may approve a submission.")
+    require_engineer(actor, dataset.lab, "approve a submission")
     if submission.submitted_by_id == actor.pk and not dataset.lab.allow_self_approval:
         raise Forbidden(
             "You submitted this version; another engineer must approve it "
@@ -339,8 +339,7 @@ def submission_approve_by_policy(submission: Submission, *, policy: str):
 
 def submission_return(submission: Submission, *, actor, reason: str) -> Submission:
     dataset = submission.dataset
-    if not is_engineer(actor, dataset.lab):
-        raise Forbidden("Only the lab's data engineers may return a submission.")
+    require_engineer(actor, dataset.lab, "return a submission")
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(
@@ -365,7 +364,7 @@ def submission_return(submission: Submission, *, actor, reason: str) -> Submissi
 
 
 def comment_add(submission: Submission, *, actor, text: str) -> Comment:
-    _require_member(actor, submission.dataset.lab)
+    require_member(actor, submission.dataset.lab)
     text = (text or "").strip()
     if not text:
         raise ServiceError("Write something first.", field="text")

@@ -35,10 +35,10 @@ from datasets.models import (
     SubmissionScan,
     SubmissionState,
 )
-from datasets.selectors import is_engineer
 
-from .errors import Conflict, Forbidden, ServiceError
+from .errors import Conflict, ServiceError
 from .events import event_record
+from .roles import require_engineer
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,10 @@ def scan_prepare(dataset: Dataset, files: list[dict]) -> scanning.ScanResult | N
 
 
 def _enqueue(submission_id: int) -> None:
-    from datasets.tasks import scan_submission
     from portal.celery import enqueue
 
     # Bounded (portal.celery.enqueue): a frozen broker must not hold the submit request.
-    if enqueue(scan_submission, submission_id) is None:
+    if enqueue("datasets.tasks.scan_submission", submission_id) is None:
         # The broker is down: the scan stays pending, re-run offers a way out.
         log.warning("scan of submission %s could not be queued", submission_id)
 
@@ -261,8 +260,7 @@ def scan_rerun(submission: Submission, *, actor) -> SubmissionScan:
     """An engineer asks for a fresh scan (it failed, seems stuck, or the lab's patterns
     changed). A small version is scanned at once, a big one by the task."""
     lab = submission.dataset.lab
-    if not is_engineer(actor, lab):
-        raise Forbidden(f"Only data engineers of {lab.name} may re-run the scan.")
+    require_engineer(actor, lab, "re-run the scan")
     if submission.state != SubmissionState.PENDING_REVIEW:
         raise Conflict("Only a version waiting for review is scanned again.", code="not_pending")
     with transaction.atomic():
@@ -474,8 +472,7 @@ def _members_now(entry: dict):
 
 
 def lab_pattern_add(lab: Lab, *, actor, name: str, pattern: str) -> LabPattern:
-    if not is_engineer(actor, lab):
-        raise Forbidden(f"Only data engineers of {lab.name} may change its scan patterns.")
+    require_engineer(actor, lab, "change its scan patterns")
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ServiceError("Give the pattern a name of 1–80 characters.", field="name")
@@ -506,8 +503,7 @@ def lab_pattern_add(lab: Lab, *, actor, name: str, pattern: str) -> LabPattern:
 
 def lab_pattern_delete(pattern: LabPattern, *, actor) -> None:
     lab = pattern.lab
-    if not is_engineer(actor, lab):
-        raise Forbidden(f"Only data engineers of {lab.name} may change its scan patterns.")
+    require_engineer(actor, lab, "change its scan patterns")
     with transaction.atomic():
         event_record(
             "lab.scan_pattern_removed",

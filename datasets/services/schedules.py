@@ -7,21 +7,16 @@ from django.conf import settings
 from django.db import transaction
 
 from datasets.models import Dataset, DatasetSchedule, SchedulePolicy, Source
-from datasets.selectors import is_engineer
 from portal.celery import enqueue
 
-from .errors import Forbidden, ServiceError
+from .errors import ServiceError
 from .events import event_record
+from .roles import require_engineer
 
 CHECK_TASK = "datasets.tasks.dataset_check_changes"
 INTERVAL_MAX_MINUTES = 30 * 24 * 60
 QUIET_MAX_SECONDS = 24 * 3600
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-
-
-def _require_engineer(actor, dataset: Dataset) -> None:
-    if not is_engineer(actor, dataset.lab):
-        raise Forbidden(f"Only data engineers of {dataset.lab.name} may schedule datasets.")
 
 
 def periodic_task_name(dataset_id: int) -> str:
@@ -127,7 +122,7 @@ def schedule_save(
     enabled: bool = True,
 ) -> DatasetSchedule:
     """Creates or changes the dataset's schedule (engineers; storage-backed datasets)."""
-    _require_engineer(actor, dataset)
+    require_engineer(actor, dataset.lab, "schedule datasets")
     if dataset.source != Source.STORAGE:
         raise ServiceError(
             "Only a dataset whose files are on lab storage can be watched; this one takes "
@@ -164,7 +159,7 @@ def schedule_save(
 
 
 def schedule_delete(dataset: Dataset, *, actor) -> None:
-    _require_engineer(actor, dataset)
+    require_engineer(actor, dataset.lab, "schedule datasets")
     with transaction.atomic():
         schedule = DatasetSchedule.objects.select_for_update().filter(dataset=dataset).first()
         if schedule is None:
@@ -180,13 +175,11 @@ def schedule_delete(dataset: Dataset, *, actor) -> None:
 
 def schedule_check_now(dataset: Dataset, *, actor) -> None:
     """Queues a check at once (engineers), e.g. after fixing a file the check refused."""
-    _require_engineer(actor, dataset)
+    require_engineer(actor, dataset.lab, "schedule datasets")
     if not DatasetSchedule.objects.filter(dataset=dataset).exists():
         raise ServiceError("This dataset has no schedule.", code="no_schedule")
 
     def send():
-        from datasets.tasks import dataset_check_changes
-
-        enqueue(dataset_check_changes, dataset.pk, True)  # manual: even when paused
+        enqueue(CHECK_TASK, dataset.pk, True)  # manual: even when paused
 
     transaction.on_commit(send)

@@ -11,6 +11,10 @@ its own, and the job code decides what a failure means for a PublishJob."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -76,7 +80,9 @@ def stage(
     manifest = []
     for item, name in zip(items, names, strict=True):
         ticker.check_stop(force=True)
-        if item.kind == "file":
+        if item.kind == "file" and item.link:
+            entry = _link_file(item, name, dest, root, ticker, fsync)
+        elif item.kind == "file":
             entry = _stage_file(item, name, dest, root, ticker, fsync)
         else:
             entry = _stage_folder(item, name, dest, root, packaging, ticker, fsync)
@@ -134,3 +140,69 @@ def _stage_file(item, name, dest, root, ticker, fsync) -> ManifestEntry:
     finally:
         os.close(fd)
     return ManifestEntry(name=name, size=done, sha256=digest)
+
+
+def _link_file(item, name, dest, root, ticker, fsync) -> ManifestEntry:
+    """An immutable source (a browser upload, never rewritten in place) is linked into the
+    staging folder: no byte is written. Its sha256 is the one computed when it arrived,
+    or one read of it now. Across filesystems (EXDEV) or where links are refused, it is
+    copied and hashed like any other file."""
+    fd = _open_source(item, root, directory=False)
+    try:
+        st = os.fstat(fd)
+        _check_expected(item, st.st_size, st.st_mtime_ns)
+        tmp = Path(dest) / _temp_name(name)
+        if not _link_same_inode(item.source, fd, st, tmp):
+            return _stage_file(item, name, dest, root, ticker, fsync)
+        try:
+            digest, done = item.sha256, st.st_size
+            if not digest:
+                digest, done = _hash_fd(fd, ticker)
+            else:
+                ticker.advance(done)
+            _check_unchanged(item, fd, st, done)
+            os.replace(tmp, Path(dest) / name)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+    finally:
+        os.close(fd)
+    return ManifestEntry(name=name, size=done, sha256=digest)
+
+
+_LINK_REFUSED = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOENT, errno.EACCES)
+
+
+def _link_same_inode(source: Path, fd: int, st: os.stat_result, tmp: Path) -> bool:
+    """Hard-links the file open as `fd` to `tmp`; False where links are refused. Through
+    /proc/self/fd when the kernel allows it (the very inode opened and checked), else by
+    path, and then the link must be that same inode or it is removed and refused."""
+    with contextlib.suppress(OSError):
+        os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+        return True
+    try:
+        os.link(os.path.realpath(source), tmp, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in _LINK_REFUSED:
+            return False
+        raise
+    linked = os.lstat(tmp)
+    if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+        _unlink_quietly(tmp)
+        raise StagingError(
+            "source_changed", f"{source} was replaced while Wharf staged it; try again."
+        )
+    return True
+
+
+def _hash_fd(fd: int, ticker) -> tuple[str, int]:
+    _advise_sequential(fd)
+    reader = io.FileIO(fd, closefd=False)
+    digest, done = hashlib.sha256(), 0
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    while n := reader.readinto(buf):
+        digest.update(view[:n])
+        done += n
+        ticker.advance(n)
+    return digest.hexdigest(), done

@@ -85,6 +85,10 @@ class StageItem:
     expected_size: int | None = None
     expected_mtime_ns: int | None = None
     expected_entries: tuple[tuple[str, int, int | None], ...] | None = None
+    # An immutable file Wharf owns (a browser upload): staged by hard link, not copied.
+    # `sha256`, when known from its arrival, is trusted; else it is hashed by one read.
+    link: bool = False
+    sha256: str | None = None
 
 
 @dataclass

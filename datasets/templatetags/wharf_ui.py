@@ -43,6 +43,7 @@ EVENT_LABELS = {
     "job.queued": "publish job queued",
     "job.requeued": "publish job handed back to the queue (its worker stopped)",
     "job.retrying": "Kaggle call failed; retrying",
+    "job.upload.restarted": "a file's upload could not resume; it starts again",
     "job.cancel_requested": "asked to cancel publishing",
     "job.staging.started": "staging started",
     "job.uploading.started": "upload to Kaggle started",
@@ -108,9 +109,13 @@ def event_sentence(event) -> str:
     number = (event.data or {}).get("number")
     if number is not None:
         label = f"{label} (version {number})"
-    if event.actor is None:
+    if event.actor is None and not event.actor_name:
         return f"{label[:1].upper()}{label[1:]}."
-    who = event.actor.get_full_name() or event.actor.get_username()
+    # A deleted user's events keep the name they had.
+    if event.actor is None:
+        who = event.actor_name
+    else:
+        who = event.actor.get_full_name() or event.actor.get_username()
     return f"{who} {label}."
 
 

@@ -15,7 +15,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import FormView, TemplateView
 
-from datasets import storage
+from datasets import storage, uploads_tus
 from datasets.forms import FileEditForm, StorageFileForm, UploadForm
 from datasets.models import DatasetFile
 from datasets.services.errors import ServiceError
@@ -74,6 +74,7 @@ class FileUploadView(EditableDatasetMixin, FormView):
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("max_bytes", settings.WHARF_UPLOAD_MAX_BYTES)
+        kwargs.setdefault("tus_chunk_bytes", uploads_tus.chunk_bytes())
         return super().get_context_data(**kwargs)
 
     def post(self, request, *args, **kwargs):

@@ -240,6 +240,8 @@ KAGGLE_STALL_TIMEOUT = env_int("WHARF_KAGGLE_STALL_TIMEOUT", 300)
 # Transient failures (429, 5xx, timeouts, dropped connections) are retried this many
 # times per phase, with exponential backoff from KAGGLE_RETRY_BASE seconds (+ jitter).
 KAGGLE_RETRIES = env_int("WHARF_KAGGLE_RETRIES", 6)
+# Staged files uploaded at the same time (each its own client process and connection).
+KAGGLE_PARALLEL_UPLOADS = env_int("WHARF_KAGGLE_PARALLEL_UPLOADS", 2)
 KAGGLE_RETRY_BASE = float(env_str("WHARF_KAGGLE_RETRY_BASE", "2"))
 KAGGLE_RETRY_CAP = float(env_str("WHARF_KAGGLE_RETRY_CAP", "300"))
 # How long Kaggle may take to process a new version before the job gives up.

@@ -72,7 +72,79 @@
     row.message.textContent = text;
   }
 
+  // Resumable uploads (tus protocol, static/vendor/tus-js-client): the file goes in
+  // pieces, a dropped connection is retried from the offset the server holds, and a
+  // reloaded page picks the same file up where it stopped (the browser remembers the
+  // upload's address by file name, size and date).
+  var tusUrl = form.dataset.tusUrl;
+  // Each PATCH a bounded piece: short requests (no worker timeout on a 5 GB body), and
+  // a dropped one costs at most a piece.
+  var CHUNK = Number(form.dataset.tusChunk) || 16 * 1024 * 1024;
+
+  function refusal(error) {
+    var response = error && error.originalResponse;
+    if (response) {
+      try {
+        var answer = JSON.parse(response.getBody());
+        if (answer && answer.errors) {
+          return answer.errors.join(" ");
+        }
+      } catch (e) {
+        // not ours: fall through
+      }
+      return "The server answered unexpectedly (status " + response.getStatus() + "). " +
+        "Are you still logged in? Reload the page and choose the file again: it resumes.";
+    }
+    return "The connection failed. Choose the file again to resume where it stopped.";
+  }
+
+  function uploadResumable(job, token, description) {
+    return new Promise(function (resolve) {
+      var upload = new window.tus.Upload(job.file, {
+        endpoint: tusUrl,
+        chunkSize: CHUNK,
+        retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
+        removeFingerprintOnSuccess: true,
+        headers: { "X-CSRFToken": token },
+        metadata: { filename: job.file.name, description: description },
+        onProgress: function (sent, total) {
+          setProgress(job.row, Math.min(99, Math.floor((100 * sent) / total)));
+          job.row.message.textContent =
+            "Uploading… " + humanSize(sent) + " of " + humanSize(total);
+        },
+        onShouldRetry: function (error, attempt, options) {
+          var status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+          if (status === 0) {
+            job.row.message.textContent = "Connection lost; retrying…";
+          }
+          return status === 0 || status === 409 || status === 423 || status >= 500;
+        },
+        onError: function (error) {
+          finish(job.row, false, refusal(error));
+          resolve(false);
+        },
+        onSuccess: function () {
+          finish(job.row, true, "Added '" + job.file.name + "' (" + humanSize(job.file.size) + ").");
+          resolve(true);
+        },
+      });
+      job.upload = upload;
+      upload.findPreviousUploads().then(function (previous) {
+        if (previous.length) {
+          job.row.message.textContent = "Resuming where it stopped…";
+          upload.resumeFromPreviousUpload(previous[0]);
+        } else {
+          job.row.message.textContent = "Uploading…";
+        }
+        upload.start();
+      });
+    });
+  }
+
   function uploadOne(job, token, description) {
+    if (tusUrl && window.tus && window.tus.isSupported) {
+      return uploadResumable(job, token, description);
+    }
     return new Promise(function (resolve) {
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);

@@ -61,6 +61,11 @@ def test_a_cover_is_stored_fitted_and_re_encoded_and_its_crops_are_served(team, 
     assert Image.open(io.BytesIO(thumb.content)).size == (280, 280)
     page = client.get(reverse("datasets:dataset_edit", args=[dataset.pk])).content.decode()
     assert "Cover image as Kaggle crops it" in page
+    team.upload(dataset, "buoys.csv", b"buoy\nB1\n")
+    submission = team.submit(dataset)
+    client.force_login(team.grace)
+    review = client.get(reverse("datasets:review", args=[submission.pk])).content.decode()
+    assert "Cover image, as Kaggle crops it" in review
 
 
 @pytest.mark.parametrize(

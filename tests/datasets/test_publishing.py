@@ -270,3 +270,78 @@ def test_staging_compares_content_with_the_frozen_sha256(tmp_path, same_content)
     with pytest.raises(staging.StagingError) as failed:
         publishing._stage(job, tmp_path / "staged", StillPulse())
     assert failed.value.code == "source_changed" and "stations.csv" in failed.value.message
+
+
+# --- the transfer engine: pipelined, parallel, resumable (issue 21) ---------------------
+
+
+def upload_puts(sandbox, since: int = 0) -> list[dict]:
+    return [r for r in sandbox.request_log(since) if r.get("method") == "PUT"
+            and "content_length" in r]  # fmt: skip
+
+
+def test_staged_files_upload_side_by_side_then_one_version_names_them(team, kaggle_sandbox):
+    dataset = team.dataset(slug="pipelined-uploads")
+    for n in range(3):
+        team.upload(dataset, f"part-{n}.bin", os.urandom(1024 * 1024))
+    kaggle_sandbox.set_upload_bandwidth(1024 * 1024)  # per connection
+    since = len(kaggle_sandbox.request_log())
+    try:
+        job = finished(team.approve(team.submit(dataset)), timeout=90)
+    finally:
+        kaggle_sandbox.set_upload_bandwidth(None)
+    assert job.state == JobState.PUBLISHED, job.error_message
+    puts = [r for r in upload_puts(kaggle_sandbox, since) if r["content_length"]]
+    assert len(puts) == 3
+    # Two connections at once (KAGGLE_PARALLEL_UPLOADS = 2): the second PUT starts before
+    # the first (1 s at the limit) could have ended.
+    starts = sorted(r["time"] for r in puts)
+    assert starts[1] - starts[0] < 0.8
+    assert sandbox_versions(kaggle_sandbox, dataset.ref) == 1
+    assert set(kaggle_files(team, dataset.ref)) == {"part-0.bin", "part-1.bin", "part-2.bin"}
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["resumed", "expired"])
+def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
+    team, kaggle_sandbox, celery_worker, expired
+):
+    size = 16 * 1024 * 1024  # well beyond what socket buffers hold on the way
+    dataset = team.dataset(slug=f"resumed-upload-{int(expired)}")
+    team.upload(dataset, "big.bin", os.urandom(size))
+    kaggle_sandbox.set_upload_bandwidth(2 * 1024 * 1024)
+    try:
+        job = team.approve(team.submit(dataset))
+
+        def most_sent():
+            job.refresh_from_db()
+            return job.state == JobState.UPLOADING and job.bytes_done >= size // 2
+
+        wait_until(most_sent, timeout=60, message="the upload never got half way")
+        for pid in celery_worker.pool_children():
+            os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+    finally:
+        kaggle_sandbox.set_upload_bandwidth(None)
+    job.refresh_from_db()
+    [key] = job.upload_sessions  # kept with the job the moment Kaggle granted it
+    assert key.endswith(f":{size}")
+    if expired:
+        assert kaggle_sandbox.expire_uploads() >= 1
+    time.sleep(5)
+    wait_until(lambda: jobs.jobs_sweep()["requeued"] or None, timeout=30, interval=1)
+    job = finished(job, timeout=90)
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert job.attempts == 2
+    after = [r for r in kaggle_sandbox.request_log() if r["time"] > killed_at]
+    sends = [r for r in after if r.get("method") == "PUT" and r.get("content_length")]
+    assert len(sends) == 1
+    if expired:
+        assert sends[0]["content_length"] == size and not sends[0].get("content_range")
+        assert "job.upload.restarted" in actions(job)
+    else:
+        # The probe (bytes */N) learnt what Kaggle holds; only the rest was sent.
+        start = int(sends[0]["content_range"].split()[1].split("-")[0])
+        assert 0 < start < size and sends[0]["content_length"] == size - start
+        assert "job.upload.restarted" not in actions(job)
+    assert sum("StartBlobUpload" in str(r) for r in after) == (1 if expired else 0)
+    assert kaggle_files(team, dataset.ref) == {"big.bin": size}

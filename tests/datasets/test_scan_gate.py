@@ -295,7 +295,9 @@ def test_a_real_worker_scans_a_big_version_after_the_commit(tmp_path, settings, 
 WIDE_FIRST_LINE = b"id," + b"x" * (200 << 10) + b"\n1,jane.doe@example.org\n"
 BAD_CONTENT = {
     "wide.csv": (WIDE_FIRST_LINE, None),  # scanned: the e-mail is found
-    "one-line.csv": (b"a," * (25 << 20), None),  # 50 MB, one line
+    # 50 MB, one line (as .txt here: adding a CSV of 25 million columns stalls the column
+    # inference in datasets/tabular.py, reported; the engine test scans it as .csv).
+    "one-line.txt": (b"a," * (25 << 20), None),
     "garbage.csv": (bytes(range(256)) * 2048, "not_text"),
     "damaged.zip": (b"PK\x03\x04" + bytes(4000), "unreadable"),
     "cut.csv.gz": (b"\x1f\x8b\x08\x00" + b"\xff" * 64, "unreadable"),
@@ -364,6 +366,10 @@ def test_a_worker_error_fails_the_scan_but_a_rerun_is_not_doomed_to_repeat_it(te
 
 
 # --- Content, not size and mtime (issue 15) ------------------------------------------------
+
+
+def entry(submission, path: str) -> dict:
+    return next(e for e in submission.files if e["path"] == path)
 
 
 def _sha(data: bytes) -> str:
@@ -457,7 +463,7 @@ def test_a_rewrite_too_big_to_reread_in_the_request_is_settled_by_rerunning_the_
     settings.WHARF_APPROVAL_REHASH_BYTES = 0  # as for a multi-GB file
     path = team.storage / "readings.csv"
     path.write_bytes(files["readings.csv"])  # the same bytes, a new ctime
-    os.utime(path, ns=(0, int(submission.files[0]["mtime"] * 1e9)))
+    os.utime(path, ns=(0, int(entry(submission, "readings.csv")["mtime"] * 1e9)))
     (changed,) = scans.submission_content_changes(submission)
     assert changed.startswith("readings.csv (") and "re-run the scan" in changed
 
@@ -469,12 +475,14 @@ def test_a_rewrite_too_big_to_reread_in_the_request_is_settled_by_rerunning_the_
 
 def test_a_rerun_scan_never_adopts_new_content(team, settings):
     submission, _files = storage_submission(team, settings, inline=True)
-    frozen = submission.files[0]["sha256"]
+    frozen = entry(submission, "readings.csv")["sha256"]
     _rewrite_keeping_size_and_mtime(team.storage / "readings.csv", b"t,temp\n1,99.9\n2,13.0\n")
     scan = scans.scan_rerun(submission, actor=team.grace)
     submission.refresh_from_db()
-    assert submission.files[0]["sha256"] == frozen
-    assert [(g["file"], g["code"]) for g in scan.not_scanned] == [("readings.csv", "changed")]
+    assert entry(submission, "readings.csv")["sha256"] == frozen
+    assert [(g["file"], g["code"]) for g in scan.not_scanned if g["code"] != "binary"] == [
+        ("readings.csv", "changed")
+    ]
     with pytest.raises(Conflict, match=r"readings\.csv"):
         submission_approve(submission, actor=team.grace, acknowledge_findings=True, note="x")
     assert scans.scan_allows_auto_approval(submission) is False

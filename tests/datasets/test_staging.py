@@ -555,3 +555,53 @@ def test_no_file_descriptor_is_left_open(folder, dest, root):
         stage([file_item(root / "missing.csv")], dest, packaging="zip", root=root)
 
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+# --- immutable uploads: staged by hard link ---------------------------------------------
+
+
+def test_an_upload_is_staged_by_hard_link_with_its_known_hash(tmp_path):
+    source = tmp_path / "media" / "u.csv"
+    source.parent.mkdir()
+    source.write_bytes(csv_bytes(300_000))
+    known = sha256(source)
+    item = StageItem("data.csv", source, "file", expected_size=source.stat().st_size,
+                     link=True, sha256=known)  # fmt: skip
+    [entry] = staging.stage([item], tmp_path / "out", packaging="zip")
+    staged = tmp_path / "out" / "data.csv"
+    assert staged.stat().st_ino == source.stat().st_ino  # no byte written
+    assert (entry.size, entry.sha256) == (source.stat().st_size, known)
+
+
+def test_an_upload_without_a_known_hash_is_hashed_while_linked(tmp_path):
+    source = tmp_path / "u.bin"
+    source.write_bytes(os.urandom(2_000_000))
+    item = StageItem("u.bin", source, "file", link=True)
+    [entry] = staging.stage([item], tmp_path / "out", packaging="zip")
+    assert entry.sha256 == sha256(source)
+    assert (tmp_path / "out" / "u.bin").stat().st_ino == source.stat().st_ino
+
+
+def test_an_upload_is_copied_when_links_cross_filesystems(tmp_path, monkeypatch):
+    source = tmp_path / "u.csv"
+    source.write_bytes(csv_bytes(50_000))
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(staging.os, "link", refuse)
+    item = StageItem("u.csv", source, "file", link=True)
+    [entry] = staging.stage([item], tmp_path / "out", packaging="zip")
+    staged = tmp_path / "out" / "u.csv"
+    assert staged.stat().st_ino != source.stat().st_ino
+    assert entry.sha256 == sha256(source) == sha256(staged)
+
+
+def test_a_linked_upload_of_another_size_than_approved_is_refused(tmp_path):
+    source = tmp_path / "u.csv"
+    source.write_bytes(csv_bytes(1000))
+    item = StageItem("u.csv", source, "file", expected_size=5, link=True)
+    with pytest.raises(StagingError) as caught:
+        staging.stage([item], tmp_path / "out", packaging="zip")
+    assert caught.value.code == "source_changed"
+    assert list((tmp_path / "out").iterdir()) == []

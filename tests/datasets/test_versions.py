@@ -110,8 +110,8 @@ def test_asking_to_delete_older_versions_is_frozen_and_shown_in_review(client, t
 
 
 def test_the_job_published_webhook_carries_the_kaggle_url_and_latest_version(team):
+    from datasets.services.deliveries import payload
     from datasets.services.events import event_record
-    from datasets.services.webhooks import payload
 
     dataset = team.dataset()
     team.upload(dataset, "buoys.csv", b"buoy,temp\n1,12.5\n")

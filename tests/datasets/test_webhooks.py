@@ -4,13 +4,13 @@ attempt by attempt, and never sent into Wharf's own network."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
 
 from datasets import crypto, webhooks
 from datasets.models import DeliveryState, Webhook, WebhookDelivery
+from datasets.services import deliveries
 from datasets.services import webhooks as services
 from datasets.services.errors import Forbidden, ServiceError
 from tests.builders import Team
@@ -80,16 +80,15 @@ def team(tmp_path, settings):
 @pytest.fixture
 def sent(monkeypatch):
     """Runs the delivery task in-process when it is queued; records its countdowns."""
-    from datasets import tasks
-
     countdowns = []
 
-    def apply_async(args, countdown=0, **kwargs):
+    def enqueue(name, delivery_pk, countdown=0, **options):
+        assert name == "datasets.tasks.webhook_deliver"
         countdowns.append(countdown)
-        services.webhook_attempt(*args)
-        return SimpleNamespace(id="in-process")
+        deliveries.webhook_attempt(delivery_pk)
+        return "in-process"
 
-    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", apply_async)
+    monkeypatch.setattr(deliveries, "enqueue", enqueue)
     return countdowns
 
 
@@ -378,7 +377,7 @@ def test_the_sweep_sends_what_the_broker_lost_and_prunes_old_logs(
     WebhookDelivery.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=31))
     WebhookDelivery.objects.exclude(pk=old.pk).update(due_at=now - timedelta(minutes=6))
 
-    assert services.webhook_deliveries_sweep() == {"resent": 1, "released": 0, "pruned": 1}
+    assert deliveries.webhook_deliveries_sweep() == {"resent": 1, "released": 0, "pruned": 1}
     assert len(receiver.requests) == 1
     assert [d.state for d in attempts(webhook)] == [DeliveryState.DELIVERED]
-    assert services.webhook_deliveries_sweep() == {"resent": 0, "released": 0, "pruned": 0}
+    assert deliveries.webhook_deliveries_sweep() == {"resent": 0, "released": 0, "pruned": 0}

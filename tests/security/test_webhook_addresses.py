@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from datasets import webhooks
 from datasets.models import DeliveryState, Webhook, WebhookDelivery
+from datasets.services import deliveries
 from datasets.services import webhooks as services
 from datasets.services.errors import ServiceError
 from tests.builders import Team
@@ -188,7 +189,7 @@ def test_a_delivery_into_an_embedded_private_address_is_logged_as_refused(team, 
     )
     monkeypatch.setattr(webhooks, "_resolve", lambda host, port: [HIDDEN["6to4-metadata"]])
     delivery = WebhookDelivery.objects.create(webhook=webhook, action="job.failed", body="{}")
-    assert services.webhook_attempt(delivery.pk) is None  # refused: not retried
+    assert deliveries.webhook_attempt(delivery.pk) is None  # refused: not retried
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.FAILED and "169.254.169.254" in delivery.error
 

@@ -7,7 +7,6 @@ from the worker given up for dead changes nothing."""
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 import standardwebhooks
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from datasets import crypto, webhooks
 from datasets.models import DeliveryState, WebhookDelivery
+from datasets.services import deliveries
 from datasets.services import webhooks as services
 from datasets.services.errors import ServiceError
 from tests.builders import Team
@@ -39,16 +39,15 @@ def receiver(settings):
 
 @pytest.fixture
 def sent(monkeypatch):
-    from datasets import tasks
-
     queued = []
 
-    def apply_async(args, countdown=0, **kwargs):
-        queued.append(args[0])
-        services.webhook_attempt(*args)
-        return SimpleNamespace(id="in-process")
+    def enqueue(name, delivery_pk, countdown=0, **options):
+        assert name == "datasets.tasks.webhook_deliver"
+        queued.append(delivery_pk)
+        deliveries.webhook_attempt(delivery_pk)
+        return "in-process"
 
-    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", apply_async)
+    monkeypatch.setattr(deliveries, "enqueue", enqueue)
     return queued
 
 
@@ -62,7 +61,7 @@ def deliver(webhook, body=b'{"event": "job.failed"}') -> WebhookDelivery:
     delivery = WebhookDelivery.objects.create(
         webhook=webhook, action="job.failed", body=body.decode()
     )
-    services.webhook_attempt(delivery.pk)
+    deliveries.webhook_attempt(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 
@@ -126,7 +125,7 @@ def test_retries_keep_the_id_and_sign_each_attempt_afresh(
     webhook, secret = make_hook(team, receiver.url)
     delivery = WebhookDelivery.objects.create(webhook=webhook, action="job.failed", body="{}")
     with django_capture_on_commit_callbacks(execute=True):
-        services.webhook_attempt(delivery.pk)
+        deliveries.webhook_attempt(delivery.pk)
     assert len(receiver.requests) == 2
     first, second = ({k.lower(): v for k, v in r["headers"].items()} for r in receiver.requests)
     assert first["webhook-id"] == second["webhook-id"] == str(delivery.delivery_id)
@@ -167,19 +166,19 @@ def _claimed(webhook, minutes_ago) -> WebhookDelivery:
 def test_the_sweep_sends_again_what_a_dead_worker_claimed(team, receiver, sent):
     webhook, secret = make_hook(team, receiver.url)
     abandoned = _claimed(webhook, minutes_ago=30)
-    result = services.webhook_deliveries_sweep()
+    result = deliveries.webhook_deliveries_sweep()
     assert result["released"] == 1 and result["resent"] == 1
     abandoned.refresh_from_db()
     assert abandoned.state == DeliveryState.DELIVERED
     (request,) = receiver.requests
     assert webhooks.verify(secret, request["body"], request["headers"])
-    assert services.webhook_deliveries_sweep()["released"] == 0
+    assert deliveries.webhook_deliveries_sweep()["released"] == 0
 
 
 def test_the_sweep_leaves_a_claim_in_progress_alone(team, receiver, sent):
     webhook, _ = make_hook(team, receiver.url)
     busy = _claimed(webhook, minutes_ago=0)
-    assert services.webhook_deliveries_sweep()["released"] == 0
+    assert deliveries.webhook_deliveries_sweep()["released"] == 0
     busy.refresh_from_db()
     assert busy.state == DeliveryState.PENDING and busy.sent_at is not None
     assert receiver.requests == []
@@ -200,7 +199,7 @@ def test_a_worker_given_up_for_dead_cannot_record_a_late_answer(team, monkeypatc
         return webhooks.Answer(503, 10, error="The receiver answered 503.", transient=True)
 
     monkeypatch.setattr(webhooks, "post", slow_post)
-    assert services.webhook_attempt(delivery.pk) is None  # no retry scheduled
+    assert deliveries.webhook_attempt(delivery.pk) is None  # no retry scheduled
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.DELIVERED and delivery.status_code == 200
     assert WebhookDelivery.objects.filter(webhook=webhook).count() == 1

@@ -227,6 +227,7 @@ class DatasetFileSerializer(WebUrlMixin, serializers.ModelSerializer):
             "size",
             "kind",
             "entry_count",
+            "columns",
             "origin",
             "storage_root",
             "storage_path",
