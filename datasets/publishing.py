@@ -611,7 +611,6 @@ def _needs_metadata_update(metadata: dict, last_metadata: dict) -> bool:
 def _differences(job, read: dict) -> list[str]:
     """What Kaggle holds against what was approved (datasets.reconcile),
     plus the keywords Kaggle said it did not take."""
-    lines: list[str] = []
     invalid = list(job.invalid_tags or [])
     read = {**read, "invalid_tags": invalid}
     submission = job.submission

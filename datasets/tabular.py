@@ -6,6 +6,7 @@ Frictionless Table Schema type (what Kaggle's client reads in `resources[].schem
 see `process_column`), `inferred_type` what Frictionless guessed, so a corrected type is
 visible as such. Inference reads at most SAMPLE_BYTES, whatever the file's size."""
 
+import csv
 import logging
 from pathlib import Path, PurePosixPath
 
@@ -60,9 +61,23 @@ def _sample(path: Path) -> bytes:
     if len(data) > SAMPLE_BYTES:
         data = data[:SAMPLE_BYTES]
         cut = data.rfind(b"\n")
-        if cut > 0:
-            data = data[: cut + 1]
+        if cut <= 0:
+            raise TabularError(f"the header row is longer than {SAMPLE_BYTES // 1024} KiB")
+        data = data[: cut + 1]
     return data
+
+
+def _check_header_width(sample: bytes, fmt: str) -> None:
+    """Counts the header's columns with the csv module before Frictionless sees it: its
+    inference costs per column, and a wide header (one 50 MB line of commas) would hold
+    the request that adds the file for minutes."""
+    header = sample.split(b"\n", 1)[0].decode("utf-8", "replace")
+    try:
+        names = next(csv.reader([header], delimiter="\t" if fmt == "tsv" else ","), [])
+    except csv.Error as exc:  # e.g. a header cell over the csv module's field limit
+        raise TabularError(f"the header row cannot be read ({exc})") from None
+    if len(names) > MAX_COLUMNS:
+        raise TabularError(f"{len(names)} columns; Wharf describes up to {MAX_COLUMNS}")
 
 
 def infer_columns(path: Path, fmt: str) -> list[dict]:
@@ -72,6 +87,7 @@ def infer_columns(path: Path, fmt: str) -> list[dict]:
     sample = _sample(path)
     if not sample.strip():
         raise TabularError("the file has no header row")
+    _check_header_width(sample, fmt)
     try:
         resource = Resource(
             sample,

@@ -174,17 +174,17 @@ def _error(status: int, message: str) -> HttpResponse:
 
 @method_decorator(csrf_protect, name="dispatch")
 class TusMixin(DatasetChildMixin):
-    """Logged in, the dataset in the user's labs (else 404), CSRF-checked like every
-    POST of the portal (tus-js-client sends the X-CSRFToken header)."""
+    """Logged in (else the login page, as everywhere on the web), the dataset in the
+    user's labs (else 404), CSRF-checked like every POST of the portal (tus-js-client
+    sends the X-CSRFToken header), then the protocol's version header."""
 
-    def handle_no_permission(self):
-        return _error(403, "Log in again to go on with the upload; it resumes where it stopped.")
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
-            return _tus_response(412, {"ok": False, "errors": ["Tus-Resumable 1.0.0 expected."]},
-                                 Tus_Version=TUS_VERSION)  # fmt: skip
-        return super().dispatch(request, *args, **kwargs)
+    def check_access(self):
+        self.get_dataset()
+        version = self.request.headers.get("Tus-Resumable")
+        if self.request.method != "OPTIONS" and version != TUS_VERSION:
+            body = {"ok": False, "errors": ["Tus-Resumable 1.0.0 expected."]}
+            return _tus_response(412, body, Tus_Version=TUS_VERSION)
+        return None
 
     def options(self, request, *args, **kwargs):
         return _tus_response(

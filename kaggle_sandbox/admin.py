@@ -1,7 +1,7 @@
 """`/_sandbox/...`: the control and inspection endpoints tests and people use.
 
 GET  health | state | log[?since=SEQ] | faults | settings
-POST faults {method, kind, count, ...} (or a list) | bandwidth {bytes_per_second}
+POST faults {method, kind, count, ...} (or a list) | bandwidth {bytes_per_second, shared}
      expire-uploads {include_complete} | clear-log | settings {name: value, ...}
      reprocess {ref, seconds}
 DELETE faults
@@ -60,6 +60,7 @@ def state(handler: Handler) -> dict:
         "uploads": server.blobs.summaries(),
         "faults": server.faults.list(),
         "upload_bandwidth": server.faults.upload_bandwidth,
+        "shared_uplink": server.faults.shared_uplink,
         "processing_delay": store.processing_delay,
     }
 
@@ -93,7 +94,7 @@ def handle(handler: Handler, action: str):
             added = [server.faults.add(spec).to_dict() for spec in specs]
             return handler.send_json(200, {"faults": added})
         if action == "bandwidth" and verb == "POST":
-            server.faults.set_bandwidth(body.get("bytes_per_second"))
+            server.faults.set_bandwidth(body.get("bytes_per_second"), body.get("shared"))
             return handler.send_json(200, {"upload_bandwidth": server.faults.upload_bandwidth})
         if action == "expire-uploads" and verb == "POST":
             count = server.blobs.expire(include_complete=bool(body.get("include_complete")))

@@ -105,6 +105,9 @@ class FaultInjector:
     def __init__(self, control_file: Path | None = None, upload_bandwidth: int | None = None):
         self.control_file = control_file
         self.upload_bandwidth = upload_bandwidth
+        self.shared_uplink = False
+        self._uplink_lock = threading.Lock()
+        self._uplink_free = 0.0
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -124,10 +127,23 @@ class FaultInjector:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+    def set_bandwidth(self, bytes_per_second: int | None, shared: bool | None = None) -> None:
+        """`shared`: one limit for all uploads together (a lab's uplink), not one per
+        connection; None keeps the current mode."""
         if bytes_per_second is not None and int(bytes_per_second) <= 0:
             raise FaultError("bytes_per_second must be positive (or null for no limit)")
         self.upload_bandwidth = int(bytes_per_second) if bytes_per_second else None
+        if shared is not None:
+            self.shared_uplink = bool(shared)
+
+    def uplink_slot(self, n: int, rate: int) -> float:
+        """Shared mode: reserves the time `n` bytes take on the one uplink; returns when
+        (monotonic) the caller may go on. Connections queue behind each other's bytes."""
+        with self._uplink_lock:
+            now = time.monotonic()
+            start = max(now, self._uplink_free)
+            self._uplink_free = start + n / rate
+            return self._uplink_free
 
     def take(self, method: str, *, phase: str = "before") -> Fault | None:
         """Consumes one matching fault of a phase: "before" (on the HTTP exchange,
@@ -157,7 +173,7 @@ class FaultInjector:
             return
         if isinstance(data, dict) and ("faults" in data or "upload_bandwidth" in data):
             if "upload_bandwidth" in data:
-                self.set_bandwidth(data["upload_bandwidth"])
+                self.set_bandwidth(data["upload_bandwidth"], data.get("shared_uplink"))
             specs = data.get("faults", [])
         else:
             specs = data if isinstance(data, list) else [data]
@@ -184,6 +200,11 @@ class Throttle:
         self.count += n
         rate = self.injector.upload_bandwidth
         if not rate:
+            return
+        if self.injector.shared_uplink:
+            wait = self.injector.uplink_slot(n, rate) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             return
         ahead = self.count / rate - (time.monotonic() - self.started)
         if ahead > 0:

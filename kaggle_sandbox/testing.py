@@ -298,8 +298,9 @@ class SandboxServer:
     def faults(self) -> list[dict]:
         return self._admin("GET", "faults")["faults"]
 
-    def set_upload_bandwidth(self, bytes_per_second: int | None) -> None:
-        self._admin("POST", "bandwidth", {"bytes_per_second": bytes_per_second})
+    def set_upload_bandwidth(self, bytes_per_second: int | None, *, shared: bool = False) -> None:
+        """`shared`: one limit for all uploads together (an uplink), else per connection."""
+        self._admin("POST", "bandwidth", {"bytes_per_second": bytes_per_second, "shared": shared})
 
     def expire_uploads(self, include_complete: bool = False) -> int:
         return self._admin("POST", "expire-uploads", {"include_complete": include_complete})[

@@ -201,12 +201,12 @@ def _auto_approve(schedule: DatasetSchedule, submission: Submission, attempt: in
     try:
         job = review.submission_approve_by_policy(submission, policy=POLICY)
     except Conflict as exc:
-        if exc.code == "scan_pending":
+        if exc.code in ("scan_pending", "data_checks_pending"):
             _await(schedule, submission, attempt)
             return Outcome(
                 R.AWAITING_SCAN,
-                f"Version {submission.number} waits for the content scan before the policy "
-                "approves it.",
+                f"Version {submission.number} waits for its content scan and data checks "
+                "before the policy approves it.",
                 submission=submission,
             )
         _await(schedule, None)

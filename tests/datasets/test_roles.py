@@ -69,3 +69,28 @@ def test_no_service_writes_its_own_role_check():
         and ("require_engineer" in node.name or "require_member" in node.name)
     ]
     assert own == [], "use datasets.services.roles: " + ", ".join(own)
+
+
+def _forbidden_wording(node) -> str:
+    """The leading text of `raise Forbidden("…")` / `raise Forbidden(f"…")`, else ""."""
+    call = node.exc
+    if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Forbidden"):
+        return ""
+    first = call.args[0] if call.args else None
+    if isinstance(first, ast.JoinedStr) and first.values:
+        first = first.values[0]
+    return first.value if isinstance(first, ast.Constant) else ""
+
+
+def test_no_service_words_the_role_refusal_itself():
+    inline = [
+        f"{path.name} line {node.lineno}"
+        for path in sorted(SERVICES.glob("*.py"))
+        if path.name != "roles.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Raise)
+        and _forbidden_wording(node).startswith(
+            ("Only data engineers", "Only the lab's data engineers", "You are not a member")
+        )
+    ]
+    assert inline == [], "use datasets.services.roles: " + ", ".join(inline)

@@ -288,6 +288,9 @@ def test_a_real_worker_scans_a_big_version_after_the_commit(tmp_path, settings, 
     assert scans.scan_allows_auto_approval(submission) is False
     with pytest.raises(ServiceError, match="acknowledgement"):
         submission_approve(submission, actor=team.grace)
+    submission.refresh_from_db()  # the worker froze the content hash in the same read
+    content = (team.storage / "visits.csv").read_bytes()
+    assert submission.files[0]["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 # --- Nothing a file holds leaves a version unapprovable (issue 18) ------------------------

@@ -189,3 +189,25 @@ def test_dataset_and_review_pages_show_the_columns(team, client):
     submission = team.submit(dataset)
     review = client.get(reverse("datasets:review", args=[submission.pk]))
     assert b"5 columns" in review.content and b"about score" in review.content
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"a," * 2_000_000 + b"z\n1\n",  # a very wide header
+        b"a," * 5_000 + b"z\n1\n",  # more columns than Wharf describes, in the sample
+        b"x" * (300 * 1024) + b"\n1\n",  # one header cell past the sample
+        b"a," * 30_000_000,  # a 60 MB line with no end
+    ],
+    ids=["wide", "many-columns", "long-cell", "one-huge-line"],
+)
+def test_a_pathological_header_is_refused_quickly_with_a_reason(tmp_path, content):
+    import time
+
+    path = tmp_path / "wide.csv"
+    path.write_bytes(content)
+    started = time.monotonic()
+    fields = tabular.inferred_fields("wide.csv", path, "file")
+    assert time.monotonic() - started < 10
+    assert fields["columns"] == []
+    assert fields["columns_error"].startswith("Columns could not be read:")

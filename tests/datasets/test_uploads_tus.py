@@ -152,8 +152,10 @@ def test_another_member_cannot_write_into_someone_elses_upload(ada, team, datase
     assert patch(grace, location, 0, b"0123456789").status_code == 404
 
 
-def test_logged_out_requests_are_refused_without_a_redirect(client, dataset):
-    assert create(client, dataset, 10).status_code == 403
+def test_logged_out_requests_go_to_the_login_page_and_keep_nothing(client, dataset):
+    response = create(client, dataset, 10)
+    assert response.status_code == 302 and "/login" in response["Location"]
+    assert not uploads_tus.tus_dir().exists() or not list(uploads_tus.tus_dir().iterdir())
 
 
 def test_csrf_is_checked_on_creation(team, dataset):

@@ -23,12 +23,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def client_children(worker) -> list[int]:
-    """The Kaggle client processes the worker's pool children run."""
+    """The Kaggle client processes the worker's pool children run (from any of their
+    threads: uploads run side by side in threads of their own)."""
     pids = []
     for pid in worker.pool_children():
-        path = Path(f"/proc/{pid}/task/{pid}/children")
-        if path.exists():
-            pids += [int(p) for p in path.read_text().split()]
+        for path in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                pids += [int(p) for p in path.read_text().split()]
+            except FileNotFoundError:  # the thread ended meanwhile
+                continue
     return pids
 
 

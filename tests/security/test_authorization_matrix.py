@@ -100,6 +100,11 @@ POLICY: dict[str, Entry] = {
     "datasets:dataset_remove_from_kaggle": E("dataset", GET=ENGINEER, POST=ENGINEER),
     # --- files -------------------------------------------------------------------------
     "datasets:file_upload":        E("dataset", GET=MEMBER, POST=MEMBER),
+    # Resumable uploads (tus): past the login and the lab scope, a request without the
+    # protocol's header is a 412; an upload id is the uploader's own (404 otherwise).
+    "datasets:file_tus":           E("dataset", POST=MEMBER, ok={"POST": (412,)}),
+    "datasets:file_tus_upload":    E("dataset", PATCH=MEMBER, DELETE=MEMBER,
+                                     ok={"PATCH": (412,), "DELETE": (412,)}),
     "datasets:file_add_storage":   E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:storage_browse":     E("dataset", GET=MEMBER),
     "datasets:file_edit":          E("file", GET=MEMBER, POST=MEMBER),
@@ -398,6 +403,8 @@ def url_kwargs(world: World, name: str, route: str, entry: Entry, person: str, w
     kwargs = dict(kinds[entry.obj]) if entry.obj else {}
     if name.startswith("api:") and entry.obj == "file":
         kwargs = {"pk": objects.dataset.pk, "file_pk": objects.file.pk}
+    if "<str:upload_id>" in route:
+        kwargs["upload_id"] = "no-such-upload-of-anyone"
     if "<str:token>" in route and entry.obj != "invitation_token":
         # A feed reader has no session: the URL's token says who reads.
         kwargs["token"] = world.feed_tokens.get(person, "no-such-feed-token")

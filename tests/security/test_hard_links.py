@@ -137,7 +137,7 @@ def test_staging_refuses_a_file_that_gained_a_link_after_approval(team, outside)
     (entry,) = submission.files
     os.link(team.storage / "later.csv", outside / "another-name.csv")
     with pytest.raises(staging.StagingError) as refused:
-        publishing._source_of(entry)
+        publishing._source_of(entry, lab_id=team.lab.pk)
     assert refused.value.code == "unsafe_path" and "hard links" in refused.value.message
 
 
@@ -151,7 +151,7 @@ def test_staging_refuses_a_folder_member_that_gained_a_link(team, outside):
     (entry,) = submission.files
     os.link(team.storage / "survey" / "a.csv", outside / "a-again.csv")
     with pytest.raises(staging.StagingError):
-        publishing._source_of(entry)
+        publishing._source_of(entry, lab_id=team.lab.pk)
 
 
 def test_the_scanner_does_not_read_a_hard_linked_file(team, outside):

@@ -39,12 +39,15 @@ from datasets.models import (
     DatasetFile,
     JobState,
     LabPattern,
+    Membership,
     PublishJob,
+    Role,
     StorageRoot,
     Submission,
     Webhook,
     WebhookDelivery,
 )
+from datasets.services.labs import invitation_create
 from portal.celery import app as celery_app
 from tests.builders import Team
 
@@ -824,7 +827,7 @@ def test_a_symlink_swapped_in_after_approval_is_refused_at_staging(team, outside
         os.mkfifo(root / "data.csv")
     entry = job.submission.files[0]
     with pytest.raises(staging.StagingError) as refused:
-        publishing._source_of(entry)
+        publishing._source_of(entry, lab_id=job.dataset.lab_id)
     assert refused.value.code in ("unsafe_path", "source_missing", "source_changed")
     # And staging itself, had the swap come between that check and the open: it opens
     # beneath the root without following symlinks (and never blocks on a FIFO).
@@ -1140,6 +1143,8 @@ def _action_url(name, objects) -> str:
         return reverse(name, kwargs={"slug": objects["lab"].slug})
     if name == "api:file":
         return reverse(name, args=[objects["dataset"].pk, objects["file"].pk])
+    if entry.obj == "invitation_token":
+        return reverse(name, kwargs={"token": objects["invitation_token"]})
     return reverse(name, args=[objects[entry.obj].pk])
 
 
@@ -1156,7 +1161,13 @@ def objects(team):
     )  # fmt: skip
     delivery = WebhookDelivery.objects.create(webhook=webhook, action="job.published", body="{}")
     pattern = LabPattern.objects.create(lab=team.lab, name="Participant", pattern=r"P-\d{6}")
+    membership = Membership.objects.get(lab=team.lab, user=team.ada)
+    invitation, invitation_token = invitation_create(
+        team.lab, actor=team.grace, email="new@hostile.example", role=Role.RESEARCHER
+    )
     return {
+        "membership": membership, "invitation": invitation,
+        "invitation_token": invitation_token,
         "dataset": dataset, "file": item, "submission": submission, "job": job,
         "account": team.account, "root": team.root, "token": token, "lab": team.lab,
         "webhook": webhook, "delivery": delivery, "pattern": pattern,

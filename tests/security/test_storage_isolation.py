@@ -253,10 +253,12 @@ def test_staging_refuses_a_file_once_roots_overlap(team, rival):
     submission = team.submit(dataset)
     team.approve(submission)
     (entry,) = submission.files
-    assert publishing._source_of(entry)[0].name == "plain.csv"  # readable while apart
+    assert (
+        publishing._source_of(entry, lab_id=team.lab.pk)[0].name == "plain.csv"
+    )  # readable while apart
     legacy_root(rival.lab, "Grabbed", team.storage)
     with pytest.raises(staging.StagingError) as refused:
-        publishing._source_of(entry)
+        publishing._source_of(entry, lab_id=team.lab.pk)
     assert refused.value.code == "unsafe_path"
 
 
@@ -269,7 +271,7 @@ def test_staging_refuses_a_root_that_is_no_longer_registered(team, tmp_path):
     (tmp_path / "moved").mkdir()
     StorageRoot.objects.filter(pk=team.root.pk).update(path=str(tmp_path / "moved"))
     with pytest.raises(staging.StagingError) as refused:
-        publishing._source_of(entry)
+        publishing._source_of(entry, lab_id=team.lab.pk)
     assert "not a storage root" in str(refused.value)
 
 

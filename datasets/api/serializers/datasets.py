@@ -339,7 +339,8 @@ class EventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_actor(self, obj) -> str | None:
-        return username(obj.actor)
+        # A deleted user's events keep the name they had (Event.actor_name).
+        return username(obj.actor) or obj.actor_name or None
 
 
 class DatasetFilterSerializer(serializers.Serializer):

@@ -200,7 +200,7 @@ class Command(BaseCommand):
                     at = start + timedelta(seconds=rng.random() * span)
                     action = rng.choice(ACTIONS)
                     rows.append(Event(lab_id=target.lab_id, dataset=target, action=action, at=at,
-                                      data={"seeded": True}))  # fmt: skip
+                                      dataset_ref=target.ref, data={"seeded": True}))  # fmt: skip
                     if target.pk not in last or last[target.pk][0] < at:
                         last[target.pk] = (at, action)
                     if len(rows) >= BATCH:
