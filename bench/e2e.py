@@ -10,8 +10,8 @@ against the same Kaggle sandbox, and both against the network limit.
     .venv/bin/python bench/e2e.py --resume --resume-mib 2048
 
 Shapes: `realistic` is 40 % CSV (two files), 50 % random bytes (two files) and 10 % as
-2,000 small CSV files in one folder (published as a zip); `classic` is issue 6's three
-CSV files of --mib each plus a 20-file folder.
+900 small CSV files in one folder, published as a zip (SMALL_FILES says why not 2,000);
+`classic` is issue 6's three CSV files of --mib each plus a 20-file folder.
 
 --bandwidth is the sandbox's upload limit in MB/s (10^6 bytes), as one uplink shared by
 every connection (a lab's uplink: Wharf's parallel uploads get no more than the CLI's
@@ -44,6 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PROCESSING_DELAY = 0.5
+# The issue's shape has 2,000 small files; Kaggle unpacks a zip into its members and fails
+# a version of more than 1,000 files ("The file count exceeds the maximum of 1000"), so
+# the folder holds 900: the same 10 % of the bytes, in files of ~116 KB at 1 GiB.
+SMALL_FILES = 900
 CSV_ROW = b"2026-11-25T12:00:00,station-%03d,12.345,67.890,ok\n"
 
 
@@ -80,8 +84,8 @@ def make_files(folder: Path, mib: int, shape: str) -> list[str]:
     for name in ("images-1.bin", "images-2.bin"):
         _write(folder / name, int(total * 0.50 / 2), os.urandom)
     (folder / "stations").mkdir()
-    small = max(1, int(total * 0.10 / 2000))
-    for i in range(2000):
+    small = max(1, int(total * 0.10 / SMALL_FILES))
+    for i in range(SMALL_FILES):
         (folder / "stations" / f"station-{i:04d}.csv").write_bytes(csv(small))
     return ["readings-1.csv", "readings-2.csv", "images-1.bin", "images-2.bin", "stations"]
 
@@ -176,11 +180,9 @@ def wharf_publish(storage: Path, slug: str, names: list[str]) -> tuple[float, in
 
 def cli_publish(sandbox, storage: Path, slug: str, names: list[str]) -> float:
     folder = Path(tempfile.mkdtemp(prefix="wharf-e2e-cli-"))
+    # Symbolic links, not hard ones: Wharf refuses storage files with several links.
     for name in names:
-        if (storage / name).is_dir():
-            subprocess.run(["cp", "-al", str(storage / name), str(folder / name)], check=True)
-        else:
-            os.link(storage / name, folder / name)
+        subprocess.run(["cp", "-rs", str(storage / name), str(folder / name)], check=True)
     ref = f"demo-lab/{slug}"
     (folder / "dataset-metadata.json").write_text(json.dumps(
         {"title": f"Bench {slug}"[:50], "id": ref, "licenses": [{"name": "CC0-1.0"}]}))  # fmt: skip

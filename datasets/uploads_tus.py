@@ -180,6 +180,8 @@ class TusMixin(DatasetChildMixin):
 
     def check_access(self):
         self.get_dataset()
+        if self.request.method.lower() not in self.http_method_names:
+            return None  # the view answers 405 (a GET is no tus request at all)
         version = self.request.headers.get("Tus-Resumable")
         if self.request.method != "OPTIONS" and version != TUS_VERSION:
             body = {"ok": False, "errors": ["Tus-Resumable 1.0.0 expected."]}

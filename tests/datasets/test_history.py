@@ -3,6 +3,7 @@
 import csv
 import io
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -155,3 +156,28 @@ def test_the_dashboard_lists_drift_until_kaggle_is_in_line_again(client, team, h
     event_record("kaggle.drift.cleared", dataset=ocean, data={"differences": []})
     page = client.get("/dashboard/").content.decode()
     assert "approved &#x27;y&#x27;" not in page
+
+
+def test_the_dashboard_counts_every_failure_of_the_week_and_lists_the_newest_twenty(client, team):
+    datasets = [team.dataset(slug=f"dataset-{n}", title=f"Dataset {n}") for n in range(23)]
+    now = timezone.now()
+    for n, dataset in enumerate(datasets[:22]):
+        job = job_for(
+            team, dataset, 1, JobState.FAILED, error_code="timeout" if n % 2 else "rejected"
+        )
+        PublishJob.objects.filter(pk=job.pk).update(finished_at=now - timedelta(hours=n))
+    old = job_for(team, datasets[22], 1, JobState.FAILED, error_code="ancient")
+    PublishJob.objects.filter(pk=old.pk).update(finished_at=now - timedelta(days=8))
+    running = job_for(team, datasets[22], 2, JobState.UPLOADING)
+    PublishJob.objects.filter(pk=running.pk).update(finished_at=None)
+    client.force_login(team.grace)
+    context = client.get("/dashboard/").context
+    assert context["failure_total"] == 22
+    assert {r["error_code"]: r["n"] for r in context["failure_codes"]} == {
+        "timeout": 11, "rejected": 11
+    }  # fmt: skip
+    failures = context["failures"]
+    assert len(failures) == 20
+    assert [j.dataset.title for j in failures[:2]] == ["Dataset 0", "Dataset 1"]  # newest first
+    assert [j.pk for j in context["running"]] == [running.pk]
+    assert sum(w["n"] for w in context["weeks"]) == 0

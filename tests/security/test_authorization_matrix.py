@@ -218,6 +218,13 @@ ADMIN_POLICY: dict[str, Entry] = {
     "admin:axes_accessfailurelog_add": E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
     # Invitations are made from the lab's page (the token exists only in the e-mail).
     "admin:datasets_invitation_add":   E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    # Job and submission states are history: read-only, never added or deleted by hand;
+    # a lab with a history is archived, not deleted.
+    "admin:datasets_submission_add":    E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    "admin:datasets_submission_delete": E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    "admin:datasets_publishjob_add":    E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    "admin:datasets_publishjob_delete": E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
+    "admin:datasets_lab_delete":        E("admin", GET=SUPERUSER, ok={"GET": (403,)}),
     ADMIN_CATCH_ALL:                   E("admin", GET=SUPERUSER, ok={"GET": (404,)}),
 }
 # fmt: on
