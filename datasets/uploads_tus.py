@@ -50,16 +50,16 @@ UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 def tus_dir() -> Path:
     # Beside MEDIA_ROOT by default, so that completing an upload is a rename, not a copy.
-    return Path(getattr(settings, "WHARF_TUS_DIR", settings.DATA_DIR / "uploads-partial"))
+    return Path(settings.WHARF_TUS_DIR or settings.DATA_DIR / "uploads-partial")
 
 
 def chunk_bytes() -> int:
     """The piece the browser sends per PATCH."""
-    return int(getattr(settings, "WHARF_TUS_CHUNK_BYTES", 16 * 1024 * 1024))
+    return settings.WHARF_TUS_CHUNK_BYTES
 
 
 def expire_seconds() -> int:
-    return int(getattr(settings, "WHARF_TUS_EXPIRE_SECONDS", 24 * 3600))
+    return settings.WHARF_TUS_EXPIRE_SECONDS
 
 
 class _Partial(UploadedFile):

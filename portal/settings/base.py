@@ -264,6 +264,11 @@ CREDENTIALS_KEYS = env_list("WHARF_CREDENTIALS_KEY", [])
 # --- registration (datasets/services/files.py, accounts.py) ---
 # The largest browser upload accepted, in bytes (bigger files go on lab storage).
 WHARF_UPLOAD_MAX_BYTES = env_int("WHARF_UPLOAD_MAX_BYTES", 5 * 1024**3)
+# Resumable (tus) uploads: partial uploads wait in WHARF_TUS_DIR (empty: beside the
+# uploads, under DATA_DIR, so that finishing one is a rename), abandoned ones expire.
+WHARF_TUS_DIR = env_str("WHARF_TUS_DIR", "")
+WHARF_TUS_EXPIRE_SECONDS = env_int("WHARF_TUS_EXPIRE_SECONDS", 24 * 3600)
+WHARF_TUS_CHUNK_BYTES = env_int("WHARF_TUS_CHUNK_BYTES", 16 * 1024**2)
 # Uploads stream to a temporary file on disk beyond this size, so memory stays flat.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
