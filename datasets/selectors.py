@@ -213,8 +213,9 @@ DIFF_FIELDS = tuple(f for f in SNAPSHOT_FIELDS if f not in ("owner_slug", "slug"
 
 
 def submission_diff(submission: Submission) -> dict:
-    """What changed against the last published version: metadata fields, and files
-    added, removed or changed in size. First versions say so."""
+    """What changed against the last published version: metadata fields; files added,
+    removed or changed (in size, or in content where both versions froze a sha256);
+    and inside folders, entry by entry. First versions say so."""
     base = last_published_submission(submission.dataset, before=submission)
     if base is None:
         return {
@@ -224,6 +225,7 @@ def submission_diff(submission: Submission) -> dict:
             "files_added": [],
             "files_removed": [],
             "files_changed": [],
+            "entries_changed": [],
             "columns_changed": [],
         }
     metadata = [
@@ -233,10 +235,18 @@ def submission_diff(submission: Submission) -> dict:
     ]
     old = {f["path"]: f for f in base.files}
     new = {f["path"]: f for f in submission.files}
+    both = sorted(old.keys() & new.keys())
+    entries_changed = [
+        change
+        for p in both
+        if new[p].get("kind") == "folder" == old[p].get("kind")
+        and (change := _entries_changed(p, old[p], new[p]))
+    ]
+    inside = {change["path"] for change in entries_changed}
     changed = [
         {"path": p, "old_size": old[p]["size"], "new_size": new[p]["size"]}
-        for p in sorted(old.keys() & new.keys())
-        if old[p]["size"] != new[p]["size"] or old[p].get("kind") != new[p].get("kind")
+        for p in both
+        if p in inside or not _same_content(old[p], new[p])
     ]
     return {
         "first_version": False,
@@ -245,8 +255,41 @@ def submission_diff(submission: Submission) -> dict:
         "files_added": [{"path": p, "size": new[p]["size"]} for p in sorted(new.keys() - old)],
         "files_removed": [{"path": p, "size": old[p]["size"]} for p in sorted(old.keys() - new)],
         "files_changed": changed,
+        "entries_changed": entries_changed,
         "columns_changed": _columns_changed(old, new),
     }
+
+
+# Entries of one folder listed in a diff; the rest are counted ("and 12 more").
+DIFF_ENTRIES_SHOWN = 50
+
+
+def _same_content(old: dict, new: dict) -> bool:
+    """Same size and kind, and the same sha256 where both versions froze one (content
+    hashes are taken at submission; older versions have none)."""
+    if old.get("size") != new.get("size") or old.get("kind") != new.get("kind"):
+        return False
+    return not (old.get("sha256") and new.get("sha256")) or old["sha256"] == new["sha256"]
+
+
+def _entries_changed(path: str, old: dict, new: dict) -> dict | None:
+    """Inside one folder: entries added, removed, or changed ("part1.csv: 51 → 54 B")."""
+    before = {e["path"]: e for e in old.get("entries") or ()}
+    after = {e["path"]: e for e in new.get("entries") or ()}
+    added = [{"path": p, "size": after[p]["size"]} for p in sorted(after.keys() - before)]
+    removed = [{"path": p, "size": before[p]["size"]} for p in sorted(before.keys() - after)]
+    changed = [
+        {"path": p, "old_size": before[p]["size"], "new_size": after[p]["size"]}
+        for p in sorted(before.keys() & after.keys())
+        if not _same_content(before[p], after[p])
+    ]
+    total = len(added) + len(removed) + len(changed)
+    if not total:
+        return None
+    shown, room = {}, DIFF_ENTRIES_SHOWN
+    for key, items in (("added", added), ("removed", removed), ("changed", changed)):
+        shown[key], room = items[:room], max(0, room - len(items))
+    return {"path": path, **shown, "more": total - sum(len(v) for v in shown.values())}
 
 
 def _columns_changed(old: dict, new: dict) -> list[dict]:
