@@ -11,7 +11,8 @@ PYTHON    ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
                   $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
                   && { command -v $$p; break; }; done)
 # Two processes: most integration tests wait on workers and the sandbox, not the CPU.
-PYTEST_ARGS ?= -n 2
+# worksteal: the slow fault tests sit together at the end; an idle process takes some.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 # Where the browser tests look for Chromium (tests/conftest.py, CHROMIUM_CANDIDATES).
 CHROMIUM_PATHS ?= /usr/lib/chromium/chromium chromium chromium-browser google-chrome
 CHROMIUM_INSTALL := sudo apt-get update && sudo apt-get install -y chromium

@@ -130,7 +130,7 @@ def test_researcher_registers_describes_and_submits_version_1(team, visit):
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
     )
     ada.arrived("Krill counts of the Oslofjord")
-    files = page.get_by_role("region", name="Files")
+    files = page.get_by_role("region", name="Files", exact=True)
     expect(files).to_contain_text("readings.csv")
     expect(files).to_contain_text("divers.csv")
 
@@ -183,7 +183,7 @@ def version_1_published(team, slug, title):
         title=title,
         subtitle="Weekly krill counts from six stations in the Oslofjord",
         description="Counts of **krill**.",
-        keywords=["oceans", "biology"],
+        keywords=["earth and nature", "biology"],
     )
     team.upload(dataset, "readings.csv", READINGS_CSV[:200_000], "Raw counts")
     published(team.approve(team.submit(dataset, notes="First release")))
@@ -208,7 +208,7 @@ def test_engineer_returns_then_approves_and_watches_it_publish(team, visit, kagg
     expect(row).to_contain_text("Ada Lovelace")
     row.get_by_role("link", name="Krill counts, reviewed").click()
     grace.arrived("Review Krill counts, reviewed v2")
-    files = page.get_by_role("region", name="Files")
+    files = page.get_by_role("region", name="Files", exact=True)
     expect(files).to_contain_text("readings.csv")
     expect(files).to_contain_text("divers.csv")
     metadata = page.get_by_role("region", name="Metadata")
@@ -333,7 +333,7 @@ def test_anyone_follows_the_timeline_the_history_and_the_feed(team, visit):
         title="Krill counts, followed",
         subtitle="Weekly krill counts from six stations in the Oslofjord",
         description="Counts of **krill** per cubic metre, sampled weekly at six stations.",
-        keywords=["oceans", "biology"],
+        keywords=["earth and nature", "biology"],
     )
     team.upload(dataset, "readings.csv", READINGS_CSV[:50_000], "Raw counts")
     review.submission_return(team.submit(dataset), actor=team.grace, reason="Add notes.")
