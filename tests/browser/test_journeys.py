@@ -130,7 +130,7 @@ def test_researcher_registers_describes_and_submits_version_1(team, visit):
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
     )
     ada.arrived("Krill counts of the Oslofjord")
-    files = page.get_by_role("region", name="Files", exact=True)
+    files = page.get_by_role("region", name=re.compile(r"^Files( \d+)?$"))
     expect(files).to_contain_text("readings.csv")
     expect(files).to_contain_text("divers.csv")
 
@@ -208,7 +208,7 @@ def test_engineer_returns_then_approves_and_watches_it_publish(team, visit, kagg
     expect(row).to_contain_text("Ada Lovelace")
     row.get_by_role("link", name="Krill counts, reviewed").click()
     grace.arrived("Review Krill counts, reviewed v2")
-    files = page.get_by_role("region", name="Files", exact=True)
+    files = page.get_by_role("region", name=re.compile(r"^Files( \d+)?$"))
     expect(files).to_contain_text("readings.csv")
     expect(files).to_contain_text("divers.csv")
     metadata = page.get_by_role("region", name="Metadata")
@@ -314,7 +314,7 @@ def test_engineer_returns_then_approves_and_watches_it_publish(team, visit, kagg
     }""")
     expect(live).to_have_attribute("hx-trigger", "every 2s")
     kaggle_sandbox.set_upload_bandwidth(None)
-    expect(live).to_contain_text("Published as version 2", timeout=45_000)
+    expect(live).to_contain_text("Published as v2 · Kaggle v2", timeout=45_000)
     assert page.evaluate("window.__sameDocument") is True
     states = page.evaluate("window.__states")
     assert len(states) >= 2 and states[-1] == "Published", states
@@ -367,7 +367,7 @@ def test_anyone_follows_the_timeline_the_history_and_the_feed(team, visit):
     ), codes
     expect(timeline).to_contain_text("Grace Hopper returned a version")
     expect(timeline).to_contain_text("Add notes.")
-    expect(timeline).to_contain_text("published on Kaggle")
+    expect(timeline).to_contain_text("Published on Kaggle")
 
     # The feed: no link yet for someone who never had one; one click makes it.
     page.get_by_role("button", name="Get an Atom feed of new versions").click()
@@ -380,7 +380,7 @@ def test_anyone_follows_the_timeline_the_history_and_the_feed(team, visit):
     )
     feed = page.request.get(href)
     assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")
-    assert "Krill counts, followed: version 1 published" in feed.text()
+    assert "Krill counts, followed: v1 · Kaggle v1 published" in feed.text()
     assert "Krill counts, elsewhere" not in feed.text()
     page.reload()  # without the flash message, for the README
     visitor.arrived("Krill counts, followed")
