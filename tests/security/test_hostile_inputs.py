@@ -50,6 +50,7 @@ from datasets.models import (
 from datasets.services.labs import invitation_create
 from portal.celery import app as celery_app
 from tests.builders import Team
+from tests.security.clients import api, web
 
 from .test_authorization_matrix import POLICY
 
@@ -78,18 +79,6 @@ def outside(tmp_path):
     folder.mkdir()
     (folder / "secret.txt").write_text(SECRET)
     return folder
-
-
-def web(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user, 'hostile')[1]}")
-    return client
 
 
 def form_data(team, **overrides):

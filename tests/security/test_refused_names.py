@@ -9,15 +9,13 @@ import os
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from datasets import rules, staging
-from datasets.api.tokens import token_create
 from datasets.services.errors import ServiceError
 from datasets.staging.model import StageItem
 from tests.builders import Team
+from tests.security.clients import api, web
 
 pytestmark = pytest.mark.django_db
 
@@ -32,18 +30,6 @@ LOOKALIKES = ["Dataset-Metadata.json", "DATAPACKAGE.JSON", "dataset-cover-image.
 @pytest.fixture
 def team(tmp_path):
     return Team(tmp_path / "storage")
-
-
-def web(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user, 'names')[1]}")
-    return client
 
 
 def test_the_rule_knows_every_name_the_client_skips():

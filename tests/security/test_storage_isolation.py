@@ -15,15 +15,14 @@ from django.core.management.base import SystemCheckError
 from django.forms import modelform_factory
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from datasets import publishing, staging, storage
-from datasets.api.tokens import token_create
 from datasets.models import StorageRoot
 from datasets.models.labs import check_storage_roots_apart
 from datasets.services import accounts
 from datasets.services.errors import ServiceError
 from tests.builders import Team
+from tests.security.clients import api, web
 
 pytestmark = pytest.mark.django_db
 
@@ -47,18 +46,6 @@ def team(tmp_path):
 @pytest.fixture
 def rival(tmp_path):
     return Team(tmp_path / "rival-storage", owner="rival-lab", username="rival", key="rival-key")
-
-
-def web(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user, 'iso')[1]}")
-    return client
 
 
 def legacy_root(lab, name, path) -> StorageRoot:
