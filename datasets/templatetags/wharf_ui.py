@@ -40,7 +40,9 @@ EVENT_LABELS = {
     "webhook.created": "added a webhook",
     "webhook.updated": "changed a webhook",
     "webhook.deleted": "removed a webhook",
-    "job.queued": "publish job queued",
+    "job.queued": "queued the publish job",
+    "job.invalid_tags": "Kaggle did not take some keywords (they are not Kaggle tags)",
+    "job.metadata.updated": "metadata updated on Kaggle",
     "job.requeued": "publish job handed back to the queue (its worker stopped)",
     "job.retrying": "Kaggle call failed; retrying",
     "job.upload.restarted": "a file's upload could not resume; it starts again",
@@ -132,6 +134,8 @@ def event_details(event) -> list[tuple[str, str]]:
     for key in ("reason", "note", "excerpt", "message", "error", "error_message"):
         if data.get(key):
             details.append((key.replace("_", " "), str(data[key])[:300]))
+    if data.get("invalid_tags"):
+        details.append(("keywords", ", ".join(map(str, data["invalid_tags"]))[:300]))
     for line in (data.get("differences") or [])[:10]:
         details.append(("on Kaggle", str(line)[:300]))
     return details

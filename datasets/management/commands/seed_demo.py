@@ -109,7 +109,7 @@ class Command(BaseCommand):
         for slug, title, subtitle, paths, outcome in JOURNEY:
             dataset = dataset_create(
                 actor=ada, lab=lab, kaggle_account=account, slug=slug, title=title,
-                subtitle=subtitle, license="CC-BY-4.0", keywords=["oceans"],
+                subtitle=subtitle, license="CC-BY-4.0", keywords=["earth and nature"],
                 description=f"{subtitle}. Demo data that ships with Wharf.",
                 is_private=True, folder_packaging="zip",
             )  # fmt: skip
