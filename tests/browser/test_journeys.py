@@ -138,9 +138,13 @@ def test_researcher_registers_describes_and_submits_version_1(team, visit):
     page.get_by_role("link", name="From lab storage").click()
     ada.arrived("Add from lab storage")
     page.get_by_role("group", name="Storage roots").get_by_role("link", name="Project").click()
+    # htmx swaps the folder in (or, before htmx is ready, the link loads the page): let
+    # that settle, so "Choose" acts on the page that stays.
+    page.wait_for_load_state("networkidle")
     browser_card = page.locator("#storage-browser")
     row = browser_card.get_by_role("row", name=re.compile("transects"))
     row.get_by_role("link", name="Choose").click()
+    page.wait_for_load_state("networkidle")
     expect(page.get_by_label(label("Path inside the root"))).to_have_value("transects")
     page.get_by_label(label("Description")).fill("Transect counts, one file per month")
     ada.screenshot("storage-browser")
