@@ -261,20 +261,25 @@ def _finish(transition, job, **kwargs) -> None:
 
 
 def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
+    # One client process serves every Kaggle call of the attempt (kaggle.ClientProcess).
+    with kaggle.open_client(kaggle.credentials_for(job.dataset.kaggle_account)) as client:
+        return _publish_with(client, job, pulse, workdir)
+
+
+def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
     dataset, submission = job.dataset, job.submission
-    credentials = kaggle.credentials_for(dataset.kaggle_account)
     snapshot = submission.metadata
     ref = f"{snapshot['owner_slug']}/{snapshot['slug']}"
     metadata = kaggle_metadata(snapshot, submission.files)
 
-    if job.publish_requested_at and _already_on_kaggle(job, pulse, credentials, ref):
+    if job.publish_requested_at and _already_on_kaggle(job, pulse, client, ref):
         # An earlier attempt asked Kaggle and Kaggle has it: follow, never ask again.
         log.info("job %s: Kaggle already has this version; following it", job.pk,
                  extra={"job_id": job.pk})  # fmt: skip
         job = jobs.job_staged(job, manifest=job.manifest, bytes_total=job.bytes_total,
                               plan=job.plan or JobPlan.VERSION)  # fmt: skip
         job = jobs.job_uploaded(job, ref=ref, url=job.kaggle_url or _kaggle_url(ref))
-        return _after_request(job, pulse, credentials, ref, metadata)
+        return _after_request(job, pulse, client, ref, metadata)
 
     last = _last_published(job)
     if last is not None and (
@@ -285,11 +290,11 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         if metadata == kaggle_metadata(last.submission.metadata, last.submission.files):
             jobs.job_skipped(job)
             return None
-        return _metadata_only(job, pulse, credentials, ref, metadata, last.manifest)
+        return _metadata_only(job, pulse, client, ref, metadata, last.manifest)
 
     folder = workdir / "files"
     held = None if last is None or job.force else last.manifest
-    with Transfer(job, pulse, credentials, folder, workdir / "client-tmp", held) as transfer:
+    with Transfer(job, pulse, client, folder, held) as transfer:
         manifest = transfer.stage_all()
         pulse.check()
         plan = JobPlan.VERSION
@@ -303,7 +308,7 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
                 if metadata == last_metadata:
                     jobs.job_skipped(job)
                     return None
-                return _metadata_only(job, pulse, credentials, ref, metadata, manifest)
+                return _metadata_only(job, pulse, client, ref, metadata, manifest)
             if _needs_metadata_update(metadata, last_metadata):
                 plan = JobPlan.VERSION_METADATA
         bytes_total = sum(entry["size"] for entry in manifest)
@@ -314,7 +319,7 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
 
     # Look before asking (as the client's own create does): what Kaggle has now tells a
     # later attempt, or a refusal, whether our request took effect.
-    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref))
+    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(client, ref))
     first = not state["exists"]
     if first and dataset.latest_version:
         raise kaggle.KaggleError(
@@ -328,12 +333,12 @@ def _publish(job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         version_before=None if first else (state.get("current_version_number") or 0),
         status_before=(state.get("status") or "") if not first else "",
     )
-    result = _request(job, pulse, credentials, ref, metadata, files, first=first)
+    result = _request(job, pulse, client, ref, metadata, files, first=first)
     job = jobs.job_uploaded(
         job, ref=result.get("ref") or ref, url=_kaggle_url(ref, result),
         invalid_tags=result.get("invalid_tags") or [],
     )  # fmt: skip
-    return _after_request(job, pulse, credentials, ref, metadata)
+    return _after_request(job, pulse, client, ref, metadata)
 
 
 class Transfer:
@@ -343,17 +348,18 @@ class Transfer:
 
     Nothing exists on Kaggle until the one create/version names the tokens, so a cancel
     or a lost job at any point here kills every client child and leaves only orphan
-    blobs, which Kaggle discards. Upload sessions are kept with the job (by content:
-    sha256 and size), so a later attempt on any worker resumes a broken upload from the
+    blobs, which Kaggle discards. Upload sessions are kept with the job (by name and
+    content: two files with the same bytes are two blobs, since Kaggle takes a token
+    once), so a later attempt on any worker resumes a broken upload from the
     bytes Kaggle holds and reuses a finished one.
 
     `held` (the last published manifest, when the job may turn out to need no new
     version) holds uploads back until a staged file differs from it: a metadata-only or
     unchanged job then sends no bytes."""
 
-    def __init__(self, job, pulse, credentials, folder: Path, tmp_dir: Path, held=None):
-        self.job, self.pulse, self.credentials = job, pulse, credentials
-        self.folder, self.tmp_dir = folder, tmp_dir
+    def __init__(self, job, pulse, client, folder: Path, held=None):
+        self.job, self.pulse, self.client = job, pulse, client
+        self.folder = folder
         self._held = {(e["path"], e["size"], e["sha256"]) for e in held} if held else None
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.KAGGLE_PARALLEL_UPLOADS),
@@ -378,7 +384,8 @@ class Transfer:
         self.abandon()
 
     def abandon(self) -> None:
-        """Stops every upload (their clients are killed) and waits for the threads."""
+        """Stops every upload (the client child is killed if one runs) and waits for the
+        threads."""
         self._abort.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -437,13 +444,13 @@ class Transfer:
     # -- one file (runs in an upload thread)
 
     def _upload_one(self, entry: dict) -> str:
-        name, key = entry["path"], f"{entry['sha256']}:{entry['size']}"
+        name, key = entry["path"], f"{entry['path']}:{entry['sha256']}:{entry['size']}"
         try:
 
             def upload():
                 self._progress(name, None)  # a retried file counts from its start again
                 return kaggle.dataset_upload_file(
-                    self.credentials, self.folder / name, tmp_dir=self.tmp_dir,
+                    self.client, self.folder / name,
                     on_progress=lambda n: self._progress(name, n),
                     should_stop=self.should_stop, session=self._session(key),
                     on_session=lambda session: self._keep(key, session),
@@ -510,7 +517,7 @@ class Transfer:
         )  # fmt: skip
 
 
-def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> dict:
+def _request(job, pulse, client, ref, metadata, files, *, first: bool) -> dict:
     """The create or version request: the one point where Kaggle acts. Sent once per
     try; before any new try, and before failing on a refusal, it looks whether Kaggle
     acted after all (an answer lost on the way, a refusal whose dataset exists anyway)."""
@@ -521,17 +528,17 @@ def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> d
         sends.append(time.monotonic())
         if first:
             return kaggle.dataset_create(
-                credentials, metadata, files, public=not snapshot["is_private"],
+                client, metadata, files, public=not snapshot["is_private"],
                 should_stop=pulse.is_lost,
             )  # fmt: skip
         return kaggle.dataset_version(
-            credentials, metadata, files, notes=_version_notes(job),
+            client, metadata, files, notes=_version_notes(job),
             delete_old_versions=bool(snapshot.get("delete_old_versions")),
             should_stop=pulse.is_lost,
         )  # fmt: skip
 
     def done_meanwhile():
-        if _already_on_kaggle(job, pulse, credentials, ref):
+        if _already_on_kaggle(job, pulse, client, ref):
             return {"ref": ref, "url": ""}
         return None
 
@@ -556,29 +563,29 @@ def _request(job, pulse, credentials, ref, metadata, files, *, first: bool) -> d
         raise
 
 
-def _metadata_only(job, pulse, credentials, ref, metadata, manifest) -> None:
+def _metadata_only(job, pulse, client, ref, metadata, manifest) -> None:
     """Same files as the last published version, other metadata: UpdateDatasetMetadata
     alone (nothing staged or uploaded, no new Kaggle version)."""
     job = jobs.job_staged(job, manifest=manifest, bytes_total=0, plan=JobPlan.METADATA)
     pulse.check()
     job = jobs.job_uploaded(job, ref=ref, url=job.dataset.kaggle_url or _kaggle_url(ref))
-    return _after_request(job, pulse, credentials, ref, metadata)
+    return _after_request(job, pulse, client, ref, metadata)
 
 
-def _after_request(job, pulse, credentials, ref, metadata) -> None:
+def _after_request(job, pulse, client, ref, metadata) -> None:
     """Processing, then (if the plan has it) the metadata update, then the read back."""
     version = None
     if job.plan != JobPlan.METADATA:
-        version = _follow_processing(job, credentials, ref, pulse)
+        version = _follow_processing(job, client, ref, pulse)
 
     def read_back():
-        return _with_retries(job, pulse, lambda: kaggle.dataset_read(credentials, ref),
+        return _with_retries(job, pulse, lambda: kaggle.dataset_read(client, ref),
                              cancellable=False)  # fmt: skip
 
     if job.plan in (JobPlan.METADATA, JobPlan.VERSION_METADATA) and not job.metadata_updated_at:
         update = _metadata_for_update(metadata, read_back())
         jobs.job_metadata_requested(job)
-        _with_retries(job, pulse, lambda: kaggle.dataset_update_metadata(credentials, ref,
+        _with_retries(job, pulse, lambda: kaggle.dataset_update_metadata(client, ref,
                       update), cancellable=False)  # fmt: skip
         jobs.job_metadata_updated(job)
     read = read_back()
@@ -762,11 +769,11 @@ def _manifest_equal(a: list[dict], b: list[dict]) -> bool:
     )
 
 
-def _already_on_kaggle(job, pulse, credentials, ref) -> bool:
+def _already_on_kaggle(job, pulse, client, ref) -> bool:
     """Whether the create/version this job asked for took effect: the dataset exists (a
     create), its version moved, or a version is processing that was not before (Kaggle
     moves the version number only once processing is ready)."""
-    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(credentials, ref),
+    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(client, ref),
                           cancellable=False)  # fmt: skip
     if not state["exists"]:
         return False
@@ -779,7 +786,7 @@ def _already_on_kaggle(job, pulse, credentials, ref) -> bool:
     return status != before and before in SETTLED and status not in ("", PROCESSING_DONE)
 
 
-def _follow_processing(job, credentials, ref, pulse) -> int | None:
+def _follow_processing(job, client, ref, pulse) -> int | None:
     """Polls Kaggle's processing (kagglesdk's status names) until the new version is
     ready; returns its number. `failed` and `deleted` fail the job; `reprocessing` and
     every in-between state keep waiting, up to KAGGLE_PROCESSING_DEADLINE."""
@@ -790,7 +797,7 @@ def _follow_processing(job, credentials, ref, pulse) -> int | None:
     while True:
         pulse.check(cancellable=False)
         try:
-            state = kaggle.dataset_state(credentials, ref)
+            state = kaggle.dataset_state(client, ref)
         except kaggle.KaggleError as exc:
             # A new dataset may answer 404 until its first version is ready.
             if not exc.transient and not (exc.code == "not_found" and before is None):

@@ -2,7 +2,9 @@
 
 They run the official client in a child process (see runner.py and child.py, the only
 module that imports it) with one account's credentials, and raise `KaggleError` with a
-stable code. Retrying transient errors is the caller's choice (datasets.publishing)."""
+stable code. Each takes a `client`: a job's `ClientProcess` (`open_client`), whose one
+child serves all the job's calls, or bare `Credentials` for a call in a child of its
+own. Retrying transient errors is the caller's choice (datasets.publishing)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +13,20 @@ from django.conf import settings
 
 from datasets import crypto
 
-from .runner import Credentials, KaggleError, OperationStopped, run_operation
+from .runner import (
+    ClientProcess,
+    Credentials,
+    KaggleError,
+    OperationStopped,
+    prewarm,
+    run_operation,
+)
+
+Client = ClientProcess | Credentials
 
 __all__ = [
+    "Client",
+    "ClientProcess",
     "Credentials",
     "KaggleError",
     "OperationStopped",
@@ -26,6 +39,8 @@ __all__ = [
     "dataset_update_metadata",
     "dataset_upload_file",
     "dataset_version",
+    "open_client",
+    "prewarm",
     "test_connection",
 ]
 
@@ -33,6 +48,17 @@ __all__ = [
 def _quick(limit: float = 60) -> float:
     """Silence allowed for a call that moves no data."""
     return min(limit, settings.KAGGLE_STALL_TIMEOUT)
+
+
+def _call(client: Client, request: dict, **options) -> dict:
+    if isinstance(client, ClientProcess):
+        return client.call(request, **options)
+    return run_operation(client, request, **options)
+
+
+def open_client(credentials: Credentials) -> ClientProcess:
+    """The client of one job: `with kaggle.open_client(credentials) as client: ...`."""
+    return ClientProcess(credentials, warm=True)
 
 
 def credentials_for(account) -> Credentials:
@@ -59,23 +85,23 @@ def test_connection(account) -> tuple[bool, str]:
     )
 
 
-def dataset_state(credentials: Credentials, ref: str) -> dict:
+def dataset_state(client: Client, ref: str) -> dict:
     """{"exists": bool, "status": kagglesdk's DatabundleVersionStatus name in lower case
     ("ready", "blobs_received", ..., "failed", "deleted", "reprocessing"),
     "current_version_number": int (moves only when a version is ready)}."""
-    return run_operation(credentials, {"op": "status", "ref": ref}, stall_timeout=_quick())
+    return _call(client, {"op": "status", "ref": ref}, stall_timeout=_quick())
 
 
-def dataset_files(credentials: Credentials, ref: str) -> list[dict]:
-    return run_operation(credentials, {"op": "files", "ref": ref}, stall_timeout=_quick())["files"]
+def dataset_files(client: Client, ref: str) -> list[dict]:
+    return _call(client, {"op": "files", "ref": ref}, stall_timeout=_quick())["files"]
 
 
-def dataset_read(credentials: Credentials, ref: str) -> dict:
+def dataset_read(client: Client, ref: str) -> dict:
     """What Kaggle holds: {"exists", "status" (kagglesdk's DatabundleVersionStatus name,
     lower case), "current_version_number", "files": [{"name", "size"}] (every page),
     "metadata": {"title", "subtitle", "description", "licenses", "keywords", "isPrivate",
     "resources", ...}, "url"}."""
-    return run_operation(credentials, {"op": "read", "ref": ref}, stall_timeout=_quick())
+    return _call(client, {"op": "read", "ref": ref}, stall_timeout=_quick())
 
 
 def _refusal(reason: str) -> KaggleError:
@@ -89,10 +115,9 @@ def _refusal(reason: str) -> KaggleError:
 
 
 def dataset_upload_file(
-    credentials: Credentials,
+    client: Client,
     path: Path,
     *,
-    tmp_dir: Path,
     on_progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     session: dict | None = None,
@@ -115,23 +140,22 @@ def dataset_upload_file(
             on_expired()
 
     request = {"op": "upload", "path": str(path), "session": session}
-    result = run_operation(
-        credentials, request, tmp_dir=tmp_dir, on_progress=on_progress,
-        should_stop=should_stop, on_event=event,
-    )  # fmt: skip
+    result = _call(
+        client, request, on_progress=on_progress, should_stop=should_stop, on_event=event
+    )
     return result["token"]
 
 
-def _commit(credentials, request, should_stop) -> dict:
+def _commit(client: Client, request, should_stop) -> dict:
     # The request carries no file data: silence means Kaggle (or the network) hangs.
-    result = run_operation(credentials, request, stall_timeout=_quick(), should_stop=should_stop)
+    result = _call(client, request, stall_timeout=_quick(), should_stop=should_stop)
     if "refused" in result:
         raise _refusal(result["refused"])
     return result
 
 
 def dataset_create(
-    credentials: Credentials,
+    client: Client,
     metadata: dict,
     files: list[dict],
     *,
@@ -142,11 +166,11 @@ def dataset_create(
     `metadata` (kaggle_metadata): {"ref", "url", "invalid_tags"}. The one call where
     Kaggle acts; sent once (never the client's re-send with the same tokens)."""
     request = {"op": "create", "metadata": metadata, "files": files, "public": bool(public)}
-    return _commit(credentials, request, should_stop)
+    return _commit(client, request, should_stop)
 
 
 def dataset_version(
-    credentials: Credentials,
+    client: Client,
     metadata: dict,
     files: list[dict],
     *,
@@ -158,26 +182,26 @@ def dataset_version(
     "url", "invalid_tags"}. Title, license and privacy need dataset_update_metadata."""
     request = {"op": "version", "metadata": metadata, "files": files, "notes": notes,
                "delete_old_versions": bool(delete_old_versions)}  # fmt: skip
-    return _commit(credentials, request, should_stop)
+    return _commit(client, request, should_stop)
 
 
-def dataset_update_metadata(credentials: Credentials, ref: str, metadata: dict) -> None:
+def dataset_update_metadata(client: Client, ref: str, metadata: dict) -> None:
     """UpdateDatasetMetadata through the client. `metadata` must be the dataset's whole
     approved kaggle_metadata(...): the client sends every field, so a missing one is
     erased and a missing isPrivate means public. Refusals raise KaggleError("rejected")
     with Kaggle's own message (the client exit(1)s on them)."""
     if "isPrivate" not in metadata:
         raise ValueError("dataset_update_metadata needs the whole metadata, isPrivate included")
-    result = run_operation(
-        credentials, {"op": "update_metadata", "ref": ref, "metadata": metadata},
+    result = _call(
+        client, {"op": "update_metadata", "ref": ref, "metadata": metadata},
         stall_timeout=_quick(),
     )  # fmt: skip
     if "refused" in result:
         raise KaggleError("rejected", f"Kaggle refused the metadata update: {result['refused']}")
 
 
-def dataset_delete(credentials: Credentials, ref: str) -> None:
+def dataset_delete(client: Client, ref: str) -> None:
     """DeleteDataset. Kaggle keeps the slug and title reserved afterwards."""
-    result = run_operation(credentials, {"op": "delete", "ref": ref}, stall_timeout=_quick())
+    result = _call(client, {"op": "delete", "ref": ref}, stall_timeout=_quick())
     if "refused" in result:
         raise KaggleError("rejected", f"Kaggle refused to delete {ref}: {result['refused']}")

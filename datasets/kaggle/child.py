@@ -1,26 +1,33 @@
 """The only code that imports the official `kaggle` client.
 
-It runs as `python -m datasets.kaggle.child`, one process per operation, started by
-`datasets.kaggle.runner` with one account's credentials in its environment: the client
-keeps its configuration process-wide, reads it at import time and calls `exit()` on a
-missing key, and none of its calls has a timeout. A process of its own contains all of
-that, and the parent can kill it when Kaggle stops answering.
+It runs as `python -m datasets.kaggle.child`, started by `datasets.kaggle.runner`: the
+client keeps its configuration process-wide, reads it at import time and calls `exit()`
+on a missing key, and none of its calls has a timeout. A process of its own contains all
+of that, and the parent can kill it when Kaggle stops answering.
 
-The request comes on stdin as JSON; events (progress, then one result or error) go out
-as JSON lines on the file descriptor named by WHARF_KAGGLE_EVENTS_FD, because the client
-prints to stdout and stderr on its own."""
+The child imports the client at once (so a spare is warm before anyone needs it), then
+reads one line on stdin with one account's credentials, then serves requests, one JSON
+line each with an `id`, each in a thread of its own (a job uploads files in parallel),
+until stdin closes. Events (progress, session, then one result or error) go out as JSON
+lines tagged with the request's id on the file descriptor named by
+WHARF_KAGGLE_EVENTS_FD, because the client prints to stdout and stderr on its own."""
 
 import json
 import os
 import sys
+import threading
 import time
 
 EVENTS = None
+_emit_lock = threading.Lock()
+_current = threading.local()  # the id of the request this thread serves
 
 
 def emit(**event) -> None:
-    EVENTS.write(json.dumps(event) + "\n")
-    EVENTS.flush()
+    line = json.dumps({"id": getattr(_current, "id", None), **event}) + "\n"
+    with _emit_lock:
+        EVENTS.write(line)
+        EVENTS.flush()
 
 
 def _install_progress_hook() -> None:
@@ -333,18 +340,63 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the line above took effect
 
 
+# The process's name (ps, /proc/PID/comm): a spare holds no credentials, a client does.
+SPARE_NAME, CLIENT_NAME = b"kaggle-spare", b"kaggle-client"
+
+
+def _name(name: bytes) -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+
+
+def _preload() -> None:
+    # Importing the client runs its module-level authenticate(), which finds nothing
+    # yet (it prints a notice to our captured stdout and carries on): harmless, and the
+    # import is most of a cold start.
+    import kaggle.api.kaggle_api_extended  # noqa: F401
+    import requests  # noqa: F401
+
+
+def _serve_one(api, api_error, request) -> None:
+    _current.id = request.pop("id")
+    try:
+        if api_error is not None:
+            emit(error=api_error)
+        else:
+            emit(result=OPS[request["op"]](api, request))
+    except BaseException as exc:  # the parent decides what is fatal, never this process
+        emit(error=describe_error(exc))
+
+
 def main() -> int:
     global EVENTS
     _die_with_parent()
     EVENTS = os.fdopen(int(os.environ.pop("WHARF_KAGGLE_EVENTS_FD")), "w", buffering=1)
-    request = json.load(sys.stdin)
+    # The client calls the builtin exit(), which closes sys.stdin first: requests are
+    # read from a copy of the descriptor, and the client gets /dev/null to close.
+    requests_in = os.fdopen(os.dup(0), "r")
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin until it exits
+    _name(SPARE_NAME)
+    _install_progress_hook()
+    _preload()
+    first = requests_in.readline()
+    if not first:
+        return 0  # a spare nobody took
+    os.environ.update(json.loads(first)["credentials"])
+    _name(CLIENT_NAME)
+    api, api_error = None, None
     try:
-        _install_progress_hook()
         api = _api()
-        emit(result=OPS[request["op"]](api, request))
-    except BaseException as exc:  # the parent decides what is fatal, never this process
-        emit(error=describe_error(exc))
-        return 1
+    except BaseException as exc:
+        api_error = describe_error(exc)
+    threads = []
+    for line in requests_in:
+        thread = threading.Thread(target=_serve_one, args=(api, api_error, json.loads(line)))
+        thread.start()
+        threads = [t for t in threads if t.is_alive()] + [thread]
+    for thread in threads:
+        thread.join()
     return 0
 
 

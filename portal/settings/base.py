@@ -123,7 +123,8 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
+    # blob: the cover preview shows a chosen file by an object URL (static/js/cover.js).
+    "img-src": [CSP.SELF, "data:", "blob:"],
     "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -240,8 +241,12 @@ KAGGLE_STALL_TIMEOUT = env_int("WHARF_KAGGLE_STALL_TIMEOUT", 300)
 # Transient failures (429, 5xx, timeouts, dropped connections) are retried this many
 # times per phase, with exponential backoff from KAGGLE_RETRY_BASE seconds (+ jitter).
 KAGGLE_RETRIES = env_int("WHARF_KAGGLE_RETRIES", 6)
-# Staged files uploaded at the same time (each its own client process and connection).
+# Staged files uploaded at the same time (each its own thread and connection in the
+# job's one client process).
 KAGGLE_PARALLEL_UPLOADS = env_int("WHARF_KAGGLE_PARALLEL_UPLOADS", 2)
+# Keep one client process warm per worker process (its import takes ~0.4 s, a tiny
+# job's whole budget); it holds no credentials until a job takes it. ~45 MB each.
+KAGGLE_WARM_CLIENT = env_bool("WHARF_KAGGLE_WARM_CLIENT", True)
 KAGGLE_RETRY_BASE = float(env_str("WHARF_KAGGLE_RETRY_BASE", "2"))
 KAGGLE_RETRY_CAP = float(env_str("WHARF_KAGGLE_RETRY_CAP", "300"))
 # How long Kaggle may take to process a new version before the job gives up.

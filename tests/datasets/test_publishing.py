@@ -32,6 +32,17 @@ def make_folder(root: Path) -> None:
     (root / "weather" / "readings" / "jan.csv").write_text("station,temp\nOSL,-4\n" * 100)
 
 
+def test_files_with_the_same_bytes_are_published_as_files_of_their_own(team):
+    """Kaggle takes an upload token once: two files with equal content (a copy under
+    another name, two empty files) are two uploads, never one token named twice."""
+    dataset = team.dataset(slug="same-bytes-twice")
+    for name in ("a.csv", "copy-of-a.csv", "another-copy.csv"):
+        team.upload(dataset, name, b"x,y\n1,2\n")
+    job = finished(team.approve(team.submit(dataset)))
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert set(kaggle_files(team, dataset.ref)) == {"a.csv", "copy-of-a.csv", "another-copy.csv"}
+
+
 def test_first_publish_then_a_new_version(team):
     make_folder(team.storage)
     dataset = team.dataset(slug="ocean-temps-one")

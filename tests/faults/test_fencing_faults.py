@@ -13,6 +13,7 @@ from django.db import OperationalError
 from django.db.models import F
 
 from datasets import kaggle, publishing
+from datasets.kaggle.child import CLIENT_NAME
 from datasets.models import Dataset, JobState, PublishJob
 from datasets.services import jobs
 from datasets.services.jobs import job_enqueue
@@ -23,16 +24,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def client_children(worker) -> list[int]:
-    """The Kaggle client processes the worker's pool children run (from any of their
-    threads: uploads run side by side in threads of their own)."""
+    """The Kaggle client processes the worker's pool children run, holding credentials
+    (a warm spare, named kaggle-spare, holds none and is not a job's client)."""
     pids = []
     for pid in worker.pool_children():
         for path in Path(f"/proc/{pid}/task").glob("*/children"):
             try:
-                pids += [int(p) for p in path.read_text().split()]
+                children = [int(p) for p in path.read_text().split()]
             except FileNotFoundError:  # the thread ended meanwhile
                 continue
+            pids += [p for p in children if _comm(p) == CLIENT_NAME.decode()]
     return pids
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 def uploading(job):
