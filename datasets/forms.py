@@ -73,8 +73,16 @@ class DatasetForm(forms.ModelForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 10}),
             "user_specified_sources": forms.Textarea(attrs={"rows": 3}),
+            # The page previews both crops of a chosen file before saving
+            # (static/js/cover.js), warning early with the limits cover.py enforces.
             "cover_image": forms.ClearableFileInput(
-                attrs={"accept": "image/png,image/jpeg,image/webp"}
+                attrs={
+                    "accept": "image/png,image/jpeg,image/webp",
+                    "data-cover-preview": "cover-preview",
+                    "data-min-width": cover.HEADER[0],
+                    "data-min-height": cover.HEADER[1],
+                    "data-max-bytes": cover.MAX_BYTES,
+                }
             ),
             "license": forms.Select(choices=rules.LICENSE_CHOICES),
             "slug": forms.TextInput(

@@ -184,8 +184,11 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
     }
     if snapshot.get("subtitle"):
         metadata["subtitle"] = snapshot["subtitle"]
-    if snapshot.get("description"):
-        metadata["description"] = snapshot["description"]
+    description = kaggle_description(
+        snapshot.get("description") or "", files, snapshot.get("folder_packaging", "zip")
+    )
+    if description:
+        metadata["description"] = description
     # Only a metadata update carries these (create and version ignore them); when
     # absent the client sends them empty, which is Wharf's state too.
     if snapshot.get("user_specified_sources"):
@@ -202,6 +205,35 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
             {"username": c["username"], "role": c["role"]} for c in snapshot["collaborators"]
         ]
     return metadata
+
+
+FOLDERS_HEADING = "## Folders"
+
+
+def kaggle_description(description: str, files: list[dict], packaging: str) -> str:
+    """The dataset description Kaggle gets: the researcher's, then a "Folders" section with
+    each described folder's description. Kaggle unpacks a folder's archive into its files,
+    so the archive's own resource (and its description) is gone on Kaggle; the dataset
+    description is the one place Kaggle shows for what a folder holds, and it travels
+    (and is read back) with the rest of the metadata."""
+    folders = [
+        (entry["path"], entry["description"].strip())
+        for entry in files
+        if entry.get("kind") == "folder" and (entry.get("description") or "").strip()
+    ]
+    if not folders:
+        return description
+    archive = "zip" if packaging == "zip" else "tar"
+    lines = [
+        FOLDERS_HEADING,
+        "",
+        f"Each folder was uploaded as one .{archive} archive, which Kaggle unpacks into "
+        "the files listed under the folder's name.",
+    ]
+    for path, text in folders:
+        lines += ["", f"### `{path}/`", "", text]
+    section = "\n".join(lines)
+    return f"{description.rstrip()}\n\n{section}" if description.strip() else section
 
 
 def _resource(entry: dict, packaging: str) -> dict:

@@ -5,6 +5,7 @@ from .views import (
     continuous,
     dashboard,
     datasets,
+    entries,
     files,
     history,
     jobs,
@@ -78,6 +79,17 @@ urlpatterns = [
         name="storage_browse",
     ),
     path("files/<int:pk>/edit/", files.FileEditView.as_view(), name="file_edit"),
+    # A folder's entries, a page at a time: live from storage, or frozen in a version.
+    path(
+        "files/<int:pk>/entries/",
+        entries.FolderEntriesView.as_view(source="file"),
+        name="file_entries",
+    ),
+    path(
+        "submissions/<int:pk>/entries/",
+        entries.FolderEntriesView.as_view(source="submission"),
+        name="submission_entries",
+    ),
     path("files/<int:pk>/delete/", files.FileDeleteView.as_view(), name="file_delete"),
     # Labs: Kaggle accounts and storage roots
     path("labs/", labs.LabListView.as_view(), name="lab_list"),
