@@ -280,3 +280,23 @@ def test_a_chunked_put_is_decoded(raw):
     assert raw.request("PUT", empty_url, b"0\r\n\r\n", chunked)[0] == 200
     _, bad_url = raw.upload(b"abc")
     assert raw.request("PUT", bad_url, b"zz\r\nabc\r\n", chunked)[0] == 400
+
+
+def test_answers_are_not_held_back_by_nagle(sandbox):
+    """FIDELITY.md B36. With Nagle on, each answer's body (the second write) waits for
+    the client's delayed ACK: at least 40 ms per call on a keep-alive connection, so ten
+    calls would take 0.4 s or more. Without it they take a few milliseconds each."""
+    conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=15)
+    headers = {"Content-Type": "application/json", "Authorization": DEMO}
+    body = json.dumps({"ownerSlug": "demo-lab", "datasetSlug": "no-such-dataset"}).encode()
+    try:
+        conn.request("POST", f"/api/v1/{DS}/GetDatasetStatus", body=body, headers=headers)
+        conn.getresponse().read()  # the connection is open and warm
+        started = time.monotonic()
+        for _ in range(10):
+            conn.request("POST", f"/api/v1/{DS}/GetDatasetStatus", body=body, headers=headers)
+            conn.getresponse().read()
+        took = time.monotonic() - started
+    finally:
+        conn.close()
+    assert took < 0.3, f"ten keep-alive answers took {took:.3f} s"
