@@ -96,6 +96,7 @@ class _Child:
         self.output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in discard()
         self.calls: dict[int, queue.SimpleQueue] = {}
         self.ended_why: KaggleError | OperationStopped | None = None
+        self.eof = False  # its events pipe closed: it answers nothing more
         read_fd, write_fd = os.pipe()
         env = child_environment(self.config_dir, self.tmp_dir)
         env["WHARF_KAGGLE_EVENTS_FD"] = str(write_fd)
@@ -113,7 +114,7 @@ class _Child:
 
     @property
     def alive(self) -> bool:
-        return self.ended_why is None and self.process.poll() is None
+        return self.ended_why is None and not self.eof and self.process.poll() is None
 
     def send(self, message: dict) -> None:
         with self._write_lock:
@@ -139,6 +140,7 @@ class _Child:
         finally:
             with contextlib.suppress(OSError):
                 os.close(self.read_fd)
+            self.eof = True  # before the calls are told: a call added now sees it
             for target in list(self.calls.values()):
                 target.put({"ended": True})
 
@@ -306,7 +308,8 @@ class ClientProcess:
         if self._child is None:
             child = _get_spawner().child(refill=self._warm)
             child.start_reading()
-            child.send({"credentials": _credential_variables(self.credentials)})
+            with contextlib.suppress(OSError, ValueError):  # died at once: the call says so
+                child.send({"credentials": _credential_variables(self.credentials)})
             self._child = child
             self.started += 1
         return self._child
@@ -332,6 +335,8 @@ class ClientProcess:
                 child.send({"id": call_id, **request})
             except (OSError, ValueError):
                 events.put({"ended": True})  # it died just now: reported below
+            if child.eof:  # it ended before this call was registered
+                events.put({"ended": True})
         try:
             return self._wait(child, events, on_progress, stall_timeout, should_stop, on_event)
         except (KaggleError, OperationStopped):

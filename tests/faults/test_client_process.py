@@ -3,6 +3,7 @@ one account's credentials; a warm spare holds none; a silent call still kills th
 and the next call gets a new one; a stop kills it at once."""
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -171,3 +172,34 @@ def test_a_published_job_used_one_client_process(team, kaggle_sandbox, own_worke
         kaggle_sandbox.set_upload_bandwidth(None)
     assert job.state == "published", job.error_message
     assert len(seen) == 1, f"client processes seen: {sorted(seen)}"
+
+
+def test_a_client_that_dies_is_reported_and_replaced(kaggle_sandbox, tmp_path):
+    """The child killed from outside (the OOM killer, a person): the call in flight fails
+    as transient (the job retries it), and the next call gets a new child."""
+    kaggle_sandbox.set_upload_bandwidth(64 * 1024)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1024 * 1024))
+    moving = threading.Event()
+    try:
+        with kaggle.open_client(DEMO) as client:
+            outcome = []
+
+            def upload():
+                try:
+                    kaggle.dataset_upload_file(client, big, on_progress=lambda n: moving.set())
+                except kaggle.KaggleError as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=upload)
+            thread.start()
+            assert moving.wait(timeout=30), "the upload never started"
+            os.kill(client.pid, signal.SIGKILL)
+            thread.join(timeout=10)
+            [error] = outcome
+            assert error.code == "client_crashed" and error.transient
+            kaggle_sandbox.set_upload_bandwidth(None)
+            assert kaggle.dataset_state(client, "demo-lab/after-a-crash") == {"exists": False}
+            assert client.started == 2
+    finally:
+        kaggle_sandbox.set_upload_bandwidth(None)
