@@ -14,10 +14,18 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 FORMATS = {"PNG", "JPEG", "WEBP"}
 KAGGLE_NAME = "dataset-cover-image.png"  # a name the client looks for beside the metadata
+TOO_MANY_PIXELS = "The image has too many pixels; use a smaller one."
 
 
 class CoverError(ValueError):
     """An image Wharf refuses; the message says why, for a person."""
+
+
+def cover_check_size(size: int) -> None:
+    """Refuses an image over MAX_BYTES; callers that know a request's length ask early,
+    before its body is read."""
+    if size > MAX_BYTES:
+        raise CoverError(f"The image is larger than {MAX_BYTES // (1024 * 1024)} MB.")
 
 
 def cover_sanitise(uploaded) -> ContentFile:
@@ -25,14 +33,13 @@ def cover_sanitise(uploaded) -> ContentFile:
     560×280 PNG."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if uploaded.size > MAX_BYTES:
-        raise CoverError(f"The image is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    cover_check_size(uploaded.size)
     data = uploaded.read()
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind, (width, height) = probe.format, probe.size
             if width * height > MAX_PIXELS:
-                raise CoverError("The image has too many pixels; use a smaller one.")
+                raise CoverError(TOO_MANY_PIXELS)
             probe.verify()  # a truncated or corrupt file fails here
         if kind not in FORMATS:
             raise CoverError(f"Use a PNG, JPEG or WebP image (this one is {kind or 'unknown'}).")
@@ -44,7 +51,9 @@ def cover_sanitise(uploaded) -> ContentFile:
         with Image.open(io.BytesIO(data)) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")
             fitted = ImageOps.fit(image, HEADER, method=Image.Resampling.LANCZOS)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own limit, far above MAX_PIXELS
+        raise CoverError(TOO_MANY_PIXELS) from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
         raise CoverError("That file is not an image Wharf can read (PNG, JPEG or WebP).") from None
     out = io.BytesIO()
     fitted.save(out, format="PNG", optimize=True)

@@ -45,6 +45,12 @@ v1 = [
         name="file",
     ),
     path(
+        "datasets/<int:pk>/files/<int:file_pk>/entries/",
+        files.DatasetFileEntriesView.as_view(),
+        name="file_entries",
+    ),
+    path("datasets/<int:pk>/cover/", datasets.DatasetCoverView.as_view(), name="dataset_cover"),
+    path(
         "datasets/<int:pk>/kaggle-metadata/",
         datasets.DatasetKaggleMetadataView.as_view(),
         name="kaggle_metadata",

@@ -3,51 +3,23 @@ review page lists what was approved), or read live from lab storage for the data
 current files (the dataset and submit pages). htmx loads the list into those pages when
 it scrolls into view; without JavaScript the same address is a page of its own."""
 
-from dataclasses import dataclass
-
 from django.http import Http404
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from datasets import storage
-from datasets.models import DatasetFile, FileKind, Submission
+from datasets.folder_entries import (
+    EntriesPage,
+    NotAFolder,
+    entries_page,
+    frozen_folder,
+    live_entries,
+)
+from datasets.models import DatasetFile, Submission
 
 from .mixins import LabScopedMixin
 
-ENTRIES_PER_PAGE = 50
 TEMPLATE = "datasets/includes/folder_entries.html"
-
-
-@dataclass
-class EntriesPage:
-    number: int
-    count: int
-    rows: list[dict]
-
-    @property
-    def num_pages(self) -> int:
-        return max(1, -(-self.count // ENTRIES_PER_PAGE))
-
-    @property
-    def start(self) -> int:
-        return (self.number - 1) * ENTRIES_PER_PAGE + 1 if self.rows else 0
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.rows) - 1 if self.rows else 0
-
-
-def entries_page(entries, number: int, columns: dict) -> EntriesPage:
-    """One page of an iterable of entries (dicts or storage.Entry), counting the rest
-    without keeping them: a live folder of a million files costs one walk, not a list."""
-    first = (number - 1) * ENTRIES_PER_PAGE
-    rows, count = [], 0
-    for count, item in enumerate(entries, start=1):
-        if first < count <= first + ENTRIES_PER_PAGE:
-            if isinstance(item, storage.Entry):
-                item = {"path": item.relpath, "size": item.size}
-            rows.append({**item, "columns": columns.get(item["path"]) or []})
-    return EntriesPage(number, count, rows)
 
 
 class FolderEntriesView(LabScopedMixin, TemplateView):
@@ -96,12 +68,10 @@ class FolderEntriesView(LabScopedMixin, TemplateView):
 
     def _frozen(self, submission: Submission, number: int) -> dict:
         path = self.request.GET.get("folder", "")
-        entry = next(
-            (f for f in submission.files if f["path"] == path and f.get("kind") == "folder"),
-            None,
-        )
-        if entry is None:
-            raise Http404("No such folder in this version.")
+        try:
+            entry = frozen_folder(submission, path)
+        except NotAFolder as exc:
+            raise Http404(str(exc)) from None
         return {
             "folder": path,
             "page": entries_page(
@@ -113,8 +83,6 @@ class FolderEntriesView(LabScopedMixin, TemplateView):
         }
 
     def _live(self, item: DatasetFile, number: int) -> dict:
-        if item.kind != FileKind.FOLDER or not item.storage_root_id:
-            raise Http404("Not a folder.")
         context = {
             "folder": item.path,
             "frozen": False,
@@ -123,12 +91,9 @@ class FolderEntriesView(LabScopedMixin, TemplateView):
             "error": "",
         }
         try:
-            real = storage.resolve_under_root(
-                item.storage_root.path, item.storage_relpath, lab_id=item.dataset.lab_id
-            )
-            if not real.is_dir():
-                raise storage.UnsafePath(f"'{item.storage_relpath}' is no longer a folder.")
-            context["page"] = entries_page(storage.walk_folder(real), number, item.entry_columns)
+            context["page"] = entries_page(live_entries(item), number, item.entry_columns)
+        except NotAFolder as exc:
+            raise Http404(str(exc)) from None
         except (storage.UnsafePath, OSError) as exc:
             # Storage moved on since the folder was added: say so, the page still works.
             context["error"] = f"Wharf cannot list this folder on lab storage now: {exc}"

@@ -1,5 +1,6 @@
 """A folder's entries listed a page at a time on the review, submit and dataset pages
-(datasets.views.entries): frozen in a version, or live from lab storage."""
+(datasets.views.entries, datasets.folder_entries): frozen in a version, or live from lab
+storage."""
 
 import shutil
 
@@ -8,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from datasets.folder_entries import ENTRIES_PER_PAGE
 from datasets.models import DatasetFile
-from datasets.views.entries import ENTRIES_PER_PAGE
 from tests.builders import Team
 from tests.factories import LabFactory, member
 

@@ -108,6 +108,10 @@ POLICY: dict[str, Entry] = {
     "datasets:file_add_storage":   E("dataset", GET=MEMBER, POST=MEMBER),
     "datasets:storage_browse":     E("dataset", GET=MEMBER),
     "datasets:file_edit":          E("file", GET=MEMBER, POST=MEMBER),
+    # A folder's entries. (A version's are named by ?folder=, which the matrix does not
+    # send: a member gets its 404; tests/datasets/test_folder_entries.py lists them.)
+    "datasets:file_entries":       E("folder", GET=MEMBER),
+    "datasets:submission_entries": E("submission", GET=MEMBER, ok={"GET": (404,)}),
     "datasets:file_delete":        E("file", POST=MEMBER),
     # --- labs: every member may look, engineers change ------------------------------------
     "datasets:lab_list":           E(GET=LOGIN),
@@ -172,6 +176,11 @@ POLICY: dict[str, Entry] = {
     "api:dataset":                 E("dataset", GET=MEMBER, PATCH=MEMBER, DELETE=MEMBER),
     "api:files":                   E("dataset", GET=MEMBER, POST=MEMBER),
     "api:file":                    E("file", GET=MEMBER, PATCH=MEMBER, DELETE=MEMBER),
+    "api:file_entries":            E("folder", GET=MEMBER),
+    # The cover edits the dataset's metadata: any member, like PATCH; no cover yet is a
+    # 404, and the matrix's empty JSON body is not an image (400).
+    "api:dataset_cover":           E("dataset", GET=MEMBER, PUT=MEMBER, DELETE=MEMBER,
+                                     ok={"GET": (200, 404), "PUT": (400,)}),
     "api:kaggle_metadata":         E("dataset", GET=MEMBER),
     "api:history":                 E("dataset", GET=MEMBER),
     "api:dataset_make_public":     E("dataset", POST=ENGINEER),
@@ -292,6 +301,7 @@ class LabObjects:
     team: Team
     dataset: object = None
     file: object = None
+    folder: object = None
     submission: object = None
     job: object = None
     webhook: object = None
@@ -315,6 +325,9 @@ def _lab(storage, owner, slug_prefix) -> LabObjects:
     objects = LabObjects(team)
     objects.dataset = team.dataset(slug=f"{slug_prefix}-draft")
     objects.file = team.upload(objects.dataset, "readings.csv", b"t,temp\n1,12.5\n")
+    (storage / "survey").mkdir()
+    (storage / "survey" / "answers.csv").write_text("id,score\n1,4\n")
+    objects.folder = team.add_storage(team.dataset(slug=f"{slug_prefix}-folder"), "survey")
     review = team.dataset(slug=f"{slug_prefix}-review")
     team.upload(review, "readings.csv", b"t,temp\n1,12.5\n")
     objects.submission = team.submit(review, notes="First.")
@@ -383,6 +396,7 @@ def url_kwargs(world: World, name: str, route: str, entry: Entry, person: str, w
     kinds = {
         "dataset": {"pk": objects.dataset.pk},
         "file": {"pk": objects.file.pk},
+        "folder": {"pk": objects.folder.pk},
         "submission": {"pk": objects.submission.pk},
         "job": {"pk": objects.job.pk},
         "account": {"pk": objects.team.account.pk},
@@ -410,6 +424,8 @@ def url_kwargs(world: World, name: str, route: str, entry: Entry, person: str, w
     kwargs = dict(kinds[entry.obj]) if entry.obj else {}
     if name.startswith("api:") and entry.obj == "file":
         kwargs = {"pk": objects.dataset.pk, "file_pk": objects.file.pk}
+    if name.startswith("api:") and entry.obj == "folder":
+        kwargs = {"pk": objects.folder.dataset_id, "file_pk": objects.folder.pk}
     if "<str:upload_id>" in route:
         kwargs["upload_id"] = "no-such-upload-of-anyone"
     if "<str:token>" in route and entry.obj != "invitation_token":

@@ -11,6 +11,9 @@ from .common import (
     username,
 )
 from .datasets import (
+    ColumnEditSerializer,
+    ColumnSerializer,
+    CoverUploadSerializer,
     DatasetCreateSerializer,
     DatasetFileSerializer,
     DatasetFilterSerializer,
@@ -22,6 +25,7 @@ from .datasets import (
     FileStorageSerializer,
     FileUpdateSerializer,
     FileUploadSerializer,
+    FolderEntrySerializer,
     MakePublicSerializer,
     RemoveFromKaggleSerializer,
     resolve_storage_path,
@@ -47,8 +51,11 @@ from .review import (
 __all__ = [
     "ApprovalSerializer",
     "ApproveSerializer",
+    "ColumnEditSerializer",
+    "ColumnSerializer",
     "CommentCreateSerializer",
     "CommentSerializer",
+    "CoverUploadSerializer",
     "DatasetCreateSerializer",
     "DatasetFileSerializer",
     "DatasetFilterSerializer",
@@ -61,6 +68,7 @@ __all__ = [
     "FileUpdateSerializer",
     "FileUploadSerializer",
     "FindingSerializer",
+    "FolderEntrySerializer",
     "FrozenFileSerializer",
     "JobFilterSerializer",
     "JobRetrySerializer",

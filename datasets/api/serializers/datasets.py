@@ -3,14 +3,14 @@
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
-from datasets import rules
+from datasets import cover, rules, tabular
 from datasets.metadata import PUBLIC_FIELDS, SOURCES_MAX, MetadataError, clean_collaborators
 from datasets.models import Dataset, DatasetFile, DatasetStatus, Event, Lab, Packaging, Source
 from datasets.models.datasets import UpdateFrequency
 from datasets.selectors import labs_of
 from datasets.versions import dataset_version_label
 
-from .common import WebUrlMixin, id_field, username
+from .common import WebUrlMixin, id_field, portal_url, username
 
 # --- Datasets ----------------------------------------------------------------------
 
@@ -21,6 +21,7 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
     is_editable = serializers.BooleanField(read_only=True)
     created_by = serializers.SerializerMethodField()
     version_label = serializers.SerializerMethodField()
+    cover_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
@@ -37,6 +38,7 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
             "version_label",
             "kaggle_url",
             "return_reason",
+            "cover_url",
             "created_by",
             "created_at",
             "updated_at",
@@ -48,6 +50,13 @@ class DatasetSerializer(WebUrlMixin, serializers.ModelSerializer):
 
     def get_created_by(self, obj) -> str | None:
         return username(obj.created_by)
+
+    def get_cover_url(self, obj) -> str | None:
+        """The cover image Wharf stores (a sanitised PNG fitted to Kaggle's header), or
+        null without one. PUT an image there to set it, DELETE to remove it."""
+        if not obj.cover_image:
+            return None
+        return portal_url(self.context.get("request"), "api:dataset_cover", obj.pk)
 
     def get_version_label(self, obj) -> str:
         """The latest published version, Wharf's and Kaggle's number ("v3 · Kaggle v4")."""
@@ -214,9 +223,34 @@ class DatasetUpdateSerializer(DatasetInputSerializer):
 # --- Files -------------------------------------------------------------------------
 
 
+class ColumnSerializer(serializers.Serializer):
+    """A column of a CSV/TSV, inferred with Frictionless when the file was added."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(
+        choices=tabular.TYPES, help_text="A Frictionless Table Schema type, as sent to Kaggle."
+    )
+    inferred_type = serializers.CharField(
+        required=False, help_text="What Frictionless inferred; differs when corrected."
+    )
+    description = serializers.CharField(default="")
+
+
 class DatasetFileSerializer(WebUrlMixin, serializers.ModelSerializer):
     origin = serializers.CharField(read_only=True)
     storage_path = serializers.SerializerMethodField()
+    columns = ColumnSerializer(
+        many=True,
+        read_only=True,
+        help_text="A CSV/TSV's columns; PATCH their types and descriptions. Empty for "
+        "other files and for folders.",
+    )
+    entry_columns = serializers.DictField(
+        child=ColumnSerializer(many=True),
+        read_only=True,
+        help_text="A folder's tabular entries: {path inside the folder: columns} (read "
+        "only; see also .../entries/).",
+    )
 
     class Meta:
         model = DatasetFile
@@ -228,6 +262,8 @@ class DatasetFileSerializer(WebUrlMixin, serializers.ModelSerializer):
             "kind",
             "entry_count",
             "columns",
+            "columns_error",
+            "entry_columns",
             "origin",
             "storage_root",
             "storage_path",
@@ -277,9 +313,76 @@ class FileAddSerializer(serializers.Serializer):
     description = serializers.CharField(required=False)
 
 
+class ColumnEditSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The column's name, as in the file (not edited).")
+    type = serializers.ChoiceField(
+        choices=tabular.TYPES,
+        required=False,
+        error_messages={"invalid_choice": "'{input}' is not a Table Schema type."},
+        help_text="A corrected Table Schema type; left out: unchanged.",
+    )
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=tabular.COLUMN_DESCRIPTION_MAX,
+        help_text="Left out: unchanged; empty: removed.",
+    )
+
+
 class FileUpdateSerializer(serializers.Serializer):
+    # context["item"]: the file being edited, whose columns `columns` names. (A comment,
+    # not a docstring: the schema would show it.)
     path = serializers.CharField(required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
+    columns = ColumnEditSerializer(
+        many=True,
+        required=False,
+        help_text="Only the columns to change, by name; the others keep their type and "
+        "description.",
+    )
+
+    def validate_columns(self, edits):
+        """The edits as the service takes them: one {type, description} per column of
+        the file, in its order (tabular.clean_columns then checks them)."""
+        current = self.context["item"].columns or []
+        names = [c["name"] for c in current]
+        by_name = {}
+        for edit in edits:
+            name = edit["name"]
+            if name not in names:
+                known = ", ".join(names[:20]) or "none"
+                raise serializers.ValidationError(
+                    f"The file has no column '{name[:100]}' (its columns: {known})."
+                )
+            if names.count(name) > 1:
+                raise serializers.ValidationError(
+                    f"The file has several columns named '{name[:100]}'; describe them in "
+                    "the web form, where they are told apart by position."
+                )
+            if name in by_name:
+                raise serializers.ValidationError(f"Column '{name[:100]}' is listed twice.")
+            by_name[name] = edit
+        return [
+            {
+                "type": by_name.get(c["name"], {}).get("type", c["type"]),
+                "description": by_name.get(c["name"], {}).get(
+                    "description", c.get("description", "")
+                ),
+            }
+            for c in current
+        ]
+
+
+class FolderEntrySerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The path inside the folder.")
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField(
+        allow_null=True,
+        help_text="null for a folder read live from lab storage: Wharf hashes the "
+        "entries of a version when it is submitted.",
+    )
+    columns = ColumnSerializer(many=True, help_text="A CSV/TSV entry's inferred columns.")
 
 
 def resolve_storage_path(lab: Lab, storage_path: str, storage_root_id: int | None = None):
@@ -325,6 +428,18 @@ def resolve_storage_path(lab: Lab, storage_path: str, storage_root_id: int | Non
         )
     relpath = storage_path[len(best.path.rstrip("/")) :].lstrip("/")
     return best, relpath or "."
+
+
+# --- Cover image --------------------------------------------------------------------
+
+
+class CoverUploadSerializer(serializers.Serializer):
+    """For the schema: the multipart body PUT /cover/ takes (datasets.cover checks it)."""
+
+    image = serializers.FileField(
+        help_text=f"PNG, JPEG or WebP, at least {cover.HEADER[0]}×{cover.HEADER[1]} pixels, "
+        f"at most {cover.MAX_BYTES // (1024 * 1024)} MB."
+    )
 
 
 # --- History -----------------------------------------------------------------------

@@ -1,12 +1,18 @@
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import NotFound, UnsupportedMediaType, ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from datasets import cover
+from datasets.api.parsers import ImageParser
 from datasets.api.permissions import IsLabEngineer
 from datasets.api.serializers import (
+    CoverUploadSerializer,
     DatasetCreateSerializer,
     DatasetFilterSerializer,
     DatasetSerializer,
@@ -88,6 +94,113 @@ class DatasetDetailView(ScopedAPIView):
     def delete(self, request, pk):
         dataset_delete(self.get_dataset(pk), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# Room for a multipart body's boundaries and part headers around the image itself.
+MULTIPART_SLACK = 64 * 1024
+
+
+class DatasetCoverView(ScopedAPIView):
+    """The dataset's cover image, which Kaggle shows as its header and thumbnail.
+
+    GET answers the PNG Wharf stores: the uploaded image checked, re-encoded and fitted
+    to Kaggle's header, never the uploaded bytes (`?crop=thumbnail`: the square crop
+    Kaggle makes of it). 404 while the dataset has none.
+
+    PUT sets it: multipart/form-data with the field `image`, or the image itself as the
+    body with its Content-Type (image/png, image/jpeg or image/webp). An image Wharf
+    refuses (not an image, another format, too small, too large, too many pixels) is a
+    400 that says why. DELETE removes it. Both edit the dataset's metadata, as PATCH
+    /datasets/{id}/ does: any member of the lab, while the dataset is editable (409 in
+    review or publishing); its next version sends the cover to Kaggle."""
+
+    serializer_class = DatasetSerializer
+    parser_classes = [MultiPartParser, ImageParser]
+    http_method_names = ["get", "put", "delete", "head", "options"]
+
+    def perform_content_negotiation(self, request, force=False):
+        # The image is a plain HttpResponse; anything else (errors) is JSON, whatever the
+        # client's Accept asked for, rather than a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "crop",
+                str,
+                enum=["header", "thumbnail"],
+                description="header (default): the stored image; thumbnail: the square "
+                "crop Kaggle makes of it.",
+            )
+        ],
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="The dataset has no cover image."),
+        },
+    )
+    def get(self, request, pk):
+        dataset = self.get_dataset(pk)
+        crop = request.query_params.get("crop", "header")
+        if crop not in ("header", "thumbnail"):
+            raise ValidationError({"crop": ["Choose header or thumbnail."]})
+        if not dataset.cover_image:
+            raise NotFound("The dataset has no cover image.")
+        try:
+            with dataset.cover_image.open("rb") as handle:
+                png = handle.read()
+            if crop == "thumbnail":
+                png = cover.cover_crop(png, crop)
+        except (OSError, ValueError):
+            raise NotFound("The cover image is not readable.") from None
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Disposition"] = f'inline; filename="cover-{crop}.png"'
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+    @extend_schema(
+        request={
+            "multipart/form-data": CoverUploadSerializer,
+            **{kind: OpenApiTypes.BINARY for kind in IMAGE_TYPES},
+        },
+        responses=DatasetSerializer,
+    )
+    def put(self, request, pk):
+        dataset = self.get_dataset(pk)
+        try:
+            sanitised = cover.cover_sanitise(self.uploaded_image(request))
+        except cover.CoverError as exc:
+            raise ValidationError({"image": [str(exc)]}) from None
+        dataset_update(dataset, actor=request.user, cover_image=sanitised)
+        return Response(self.get_serializer(self.get_dataset(pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        # The stored file stays: versions already submitted name it in their snapshot.
+        dataset_update(self.get_dataset(pk), actor=request.user, cover_image="")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def uploaded_image(self, request):
+        """The image of a PUT, refused by its declared length before the body is read."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        cover.cover_check_size(max(0, length - MULTIPART_SLACK))
+        try:
+            image = request.FILES.get("image")
+        except UnsupportedMediaType:
+            image = None
+        if image is None:
+            raise ValidationError(
+                {
+                    "image": [
+                        "Send the image as multipart/form-data (field 'image') or as the "
+                        f"body, with its Content-Type ({', '.join(IMAGE_TYPES)})."
+                    ]
+                }
+            )
+        return image
 
 
 class DatasetKaggleMetadataView(ScopedAPIView):
