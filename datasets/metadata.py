@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import tabular
+from . import cover, tabular
 from .models import Dataset
 from .models.datasets import UpdateFrequency
 
@@ -265,6 +265,15 @@ def file_entries(files) -> list[dict]:
 
 def current_files(dataset: Dataset) -> list[dict]:
     return file_entries(dataset.files.all())
+
+
+def shown_metadata(metadata: dict) -> dict:
+    """kaggle_metadata as people see it (pages, downloads, the API): the cover is named
+    as the client finds it beside dataset-metadata.json, never by its path on Wharf's
+    server."""
+    if "image" not in metadata:
+        return metadata
+    return {**metadata, "image": cover.KAGGLE_NAME}
 
 
 def dataset_kaggle_metadata(dataset: Dataset) -> dict:

@@ -94,14 +94,20 @@ def test_a_cover_put_as_a_raw_image_body_works_too_and_the_thumbnail_is_kaggles_
     assert client.get(cover_url(dataset) + "?crop=sideways").status_code == 400
 
 
-def test_the_cover_reaches_the_metadata_sent_to_kaggle(team):
+def test_the_cover_reaches_the_metadata_sent_to_kaggle(team, settings):
+    from datasets.metadata import dataset_kaggle_metadata
+
     dataset = team.dataset()
     client = api_client(team.ada)
     assert "image" not in client.get(f"/api/v1/datasets/{dataset.pk}/kaggle-metadata/").json()
     assert put_multipart(client, dataset, image_bytes()).status_code == 200
     dataset.refresh_from_db()
-    metadata = client.get(f"/api/v1/datasets/{dataset.pk}/kaggle-metadata/").json()
-    assert metadata["image"].endswith(dataset.cover_image.name)
+    # The worker reads Wharf's sanitised copy; people see the name the client looks for,
+    # never a path on Wharf's server.
+    assert dataset_kaggle_metadata(dataset)["image"].endswith(dataset.cover_image.name)
+    response = client.get(f"/api/v1/datasets/{dataset.pk}/kaggle-metadata/")
+    assert response.json()["image"] == "dataset-cover-image.png"
+    assert str(settings.MEDIA_ROOT) not in response.content.decode()
 
 
 def bomb() -> bytes:

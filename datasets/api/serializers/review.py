@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets import rules
-from datasets.metadata import kaggle_metadata
+from datasets.metadata import kaggle_metadata, shown_metadata
 from datasets.models import Comment, JobState, PublishJob, ScanState, Submission, SubmissionState
 from datasets.scanning import KIND_LABELS
 from datasets.versions import job_version_label
@@ -144,7 +144,7 @@ class SubmissionDetailSerializer(SubmissionSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_kaggle_metadata(self, obj):
-        return kaggle_metadata(obj.metadata, obj.files)
+        return shown_metadata(kaggle_metadata(obj.metadata, obj.files))
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_diff(self, obj):

@@ -22,7 +22,7 @@ from datasets.api.serializers import (
     RemoveFromKaggleSerializer,
     resolve_storage_path,
 )
-from datasets.metadata import dataset_kaggle_metadata
+from datasets.metadata import dataset_kaggle_metadata, shown_metadata
 from datasets.selectors import datasets_for
 from datasets.services.datasets import dataset_create, dataset_delete, dataset_update
 from datasets.services.files import file_add_storage
@@ -210,7 +210,7 @@ class DatasetKaggleMetadataView(ScopedAPIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk):
-        return Response(dataset_kaggle_metadata(self.get_dataset(pk)))
+        return Response(shown_metadata(dataset_kaggle_metadata(self.get_dataset(pk))))
 
 
 class DatasetHistoryView(ScopedAPIView):
