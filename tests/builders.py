@@ -93,3 +93,13 @@ def kaggle_files(team, ref) -> dict:
 
 def sandbox_refs(sandbox, slug) -> list[str]:
     return [d["ref"] for d in sandbox.state()["datasets"] if d["ref"].endswith(f"/{slug}")]
+
+
+def make_survey(storage: Path, parts: int = 60) -> None:
+    """survey/ under `storage`: answers.csv at the top and parts-1 text files under raw/
+    (a folder with more entries than one page lists)."""
+    raw = storage / "survey" / "raw"
+    raw.mkdir(parents=True)
+    (storage / "survey" / "answers.csv").write_text("id,score\n1,4\n2,5\n")
+    for i in range(parts - 1):
+        (raw / f"part{i:03}.txt").write_text("x" * (i + 1))

@@ -13,6 +13,7 @@ from rest_framework.throttling import UserRateThrottle
 from datasets import cover
 from datasets.models import Dataset, DatasetStatus, Event
 from datasets.services import files
+from tests.builders import make_survey
 
 from .conftest import api_client
 
@@ -358,18 +359,9 @@ def test_columns_cannot_change_while_the_dataset_is_in_review(team):
 # --- a folder's entries --------------------------------------------------------------------
 
 
-def make_survey(team, parts=60):
-    """survey/ with answers.csv at the top and parts-1 text files under raw/."""
-    raw = team.storage / "survey" / "raw"
-    raw.mkdir(parents=True)
-    (team.storage / "survey" / "answers.csv").write_text("id,score\n1,4\n2,5\n")
-    for i in range(parts - 1):
-        (raw / f"part{i:03}.txt").write_text("x" * (i + 1))
-
-
 @pytest.fixture
 def survey(team):
-    make_survey(team)
+    make_survey(team.storage)
     dataset = team.dataset()
     folder = files.file_add_storage(
         dataset, actor=team.ada, storage_root=team.root, relpath="survey"

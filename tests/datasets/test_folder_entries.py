@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from datasets.folder_entries import ENTRIES_PER_PAGE
 from datasets.models import DatasetFile
-from tests.builders import Team
+from tests.builders import Team, make_survey
 from tests.factories import LabFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -25,18 +25,9 @@ def team(tmp_path, settings):
     return Team(tmp_path / "storage")
 
 
-def make_survey(team, files=60):
-    """survey/ with `files` parts under raw/ and one CSV at the top."""
-    raw = team.storage / "survey" / "raw"
-    raw.mkdir(parents=True)
-    (team.storage / "survey" / "answers.csv").write_text("id,score\n1,4\n2,5\n")
-    for i in range(files - 1):
-        (raw / f"part{i:03}.txt").write_text("x" * (i + 1))
-
-
 @pytest.fixture
 def dataset(team):
-    make_survey(team)
+    make_survey(team.storage)
     dataset = team.dataset()
     team.add_storage(dataset, "survey", "Survey answers, one file per part.")
     return dataset
