@@ -306,19 +306,13 @@ class StorageFileForm(forms.Form):
         self.fields["storage_root"].queryset = lab.storage_roots.all()
 
 
-class FileEditForm(forms.Form):
-    """A file's name and description, and for a CSV/TSV each column's type and
-    description (the columns come from `initial["columns"]`, as inferred on adding)."""
+class ColumnsFormMixin:
+    """Each column's type and description of a table (a CSV/TSV file, or one inside a
+    folder): the columns come from `initial["columns"]`, as inferred on adding; the edits
+    are `cleaned_data["columns"]`, one {type, description} per column in order, which the
+    service checks with tabular.clean_columns."""
 
-    path = forms.CharField(label="Name", max_length=200)
-    description = forms.CharField(
-        required=False,
-        max_length=rules.FILE_DESCRIPTION_MAX,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def _add_column_fields(self):
         self.columns = list(self.initial.get("columns") or [])
         types = [(t, t) for t in tabular.TYPES]
         for i, column in enumerate(self.columns):
@@ -344,11 +338,7 @@ class FileEditForm(forms.Form):
             for i, column in enumerate(self.columns)
         ]
 
-    def clean_path(self):
-        return rules.clean_file_name(self.cleaned_data["path"])
-
-    def clean(self):
-        cleaned = super().clean()
+    def _clean_columns(self, cleaned: dict) -> dict:
         # A post without the column fields (an older page, a script) leaves them alone.
         if self.columns and f"column_{len(self.columns) - 1}_type" in self.data:
             cleaned["columns"] = [
@@ -359,6 +349,39 @@ class FileEditForm(forms.Form):
                 for i, column in enumerate(self.columns)
             ]
         return cleaned
+
+
+class FileEditForm(ColumnsFormMixin, forms.Form):
+    """A file's name and description, and for a CSV/TSV each column's type and
+    description."""
+
+    path = forms.CharField(label="Name", max_length=200)
+    description = forms.CharField(
+        required=False,
+        max_length=rules.FILE_DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._add_column_fields()
+
+    def clean_path(self):
+        return rules.clean_file_name(self.cleaned_data["path"])
+
+    def clean(self):
+        return self._clean_columns(super().clean())
+
+
+class EntryColumnsForm(ColumnsFormMixin, forms.Form):
+    """The columns of one CSV/TSV inside a folder (names come from the file)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._add_column_fields()
+
+    def clean(self):
+        return self._clean_columns(super().clean())
 
 
 class KaggleAccountForm(forms.Form):

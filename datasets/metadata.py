@@ -180,7 +180,14 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
         "licenses": [{"name": snapshot["license"]}],
         "isPrivate": bool(snapshot["is_private"]),
         "keywords": list(snapshot.get("keywords") or []),
-        "resources": [_resource(entry, snapshot.get("folder_packaging", "zip")) for entry in files],
+        "resources": [
+            resource
+            for entry in files
+            for resource in (
+                _resource(entry, snapshot.get("folder_packaging", "zip")),
+                *member_resources(entry),
+            )
+        ],
     }
     if snapshot.get("subtitle"):
         metadata["subtitle"] = snapshot["subtitle"]
@@ -241,11 +248,44 @@ def _resource(entry: dict, packaging: str) -> dict:
         "path": published_name(entry, packaging),
         "description": entry.get("description", ""),
     }
-    # Kaggle describes the columns of a file it can read; an archive's entries are
-    # unpacked on Kaggle's side and cannot be named by a resource (Wharf shows them).
+    # An archive has no columns of its own: its tabular entries are described by
+    # `member_resources`, under the names Kaggle gives them once it unpacked it.
     if entry.get("columns") and entry.get("kind") != "folder":
         resource["schema"] = {"fields": tabular.schema_fields(entry["columns"])}
     return resource
+
+
+def member_name(folder: str, relpath: str) -> str:
+    """The name Kaggle shows for an entry of a folder: Kaggle unpacks the folder's archive
+    into a folder of the archive's name (kaggle_sandbox FIDELITY.md B33)."""
+    return f"{folder}/{relpath}"
+
+
+def member_resources(entry: dict) -> list[dict]:
+    """One resource per tabular entry of a folder whose columns are known, named as Kaggle
+    shows it after unpacking. A create or version request describes only the files it
+    uploads (the archive), so these reach Kaggle only by the metadata update that follows
+    the version (`update_after_every_version`)."""
+    if entry.get("kind") != "folder":
+        return []
+    return [
+        {
+            "path": member_name(entry["path"], relpath),
+            # Wharf has no description of its own for an entry (the folder's goes into
+            # the dataset description); sent empty so Kaggle holds what Wharf shows.
+            "description": "",
+            "schema": {"fields": tabular.schema_fields(columns)},
+        }
+        for relpath, columns in (entry.get("entry_columns") or {}).items()
+        if columns
+    ]
+
+
+def update_after_every_version(files: list[dict]) -> bool:
+    """Whether every version of these files needs the metadata update after it, whatever
+    changed: Kaggle unpacks a folder's archive afresh on each version, and the unpacked
+    entries have no columns until the update describes them (`member_resources`)."""
+    return any(member_resources(entry) for entry in files)
 
 
 def file_entry(item) -> dict:
@@ -326,7 +366,7 @@ def datapackage(submission, manifest: list[dict] | None = None, url: str = "") -
             described = entry.get("entry_columns") or {}
             for item in entry.get("entries", []):
                 add(
-                    f"{entry['path']}/{item['path']}",
+                    member_name(entry["path"], item["path"]),
                     item["size"],
                     item.get("sha256", ""),
                     described.get(item["path"]),

@@ -28,7 +28,12 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from datasets import kaggle, reconcile, staging, storage
-from datasets.metadata import UPDATE_ONLY_KEYS, kaggle_metadata, published_name
+from datasets.metadata import (
+    UPDATE_ONLY_KEYS,
+    kaggle_metadata,
+    published_name,
+    update_after_every_version,
+)
 from datasets.models import JobPlan, JobState, PublishJob
 from datasets.services import jobs
 from datasets.services.errors import Conflict
@@ -300,6 +305,8 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         plan = JobPlan.VERSION
         if last is None and any(metadata.get(key) for key in UPDATE_ONLY_KEYS):
             plan = JobPlan.VERSION_METADATA  # a create carries none of these
+        if update_after_every_version(submission.files):
+            plan = JobPlan.VERSION_METADATA  # folders unpack afresh, without their columns
         if last is not None:
             same_files = _manifest_equal(manifest, last.manifest)
             last_metadata = kaggle_metadata(last.submission.metadata, last.submission.files)

@@ -10,7 +10,7 @@ Kaggle unpacks an uploaded archive into a folder of the same name (the sandbox l
 records it), so a folder Wharf published as `images.zip` shows on Kaggle as the files
 `images/<path inside>`; either form counts as present."""
 
-from datasets.metadata import kaggle_metadata, published_name
+from datasets.metadata import kaggle_metadata, member_resources, published_name
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 # A folder of a thousand files that did not arrive is one line, not a thousand.
@@ -28,6 +28,7 @@ def differences(snapshot: dict, files: list[dict], manifest: list[dict], kaggle:
     lines = _file_differences(snapshot, files, manifest, kaggle.get("files") or [])
     lines += _metadata_differences(expected, held, kaggle.get("invalid_tags") or [])
     lines += _description_differences(snapshot, files, held, kaggle.get("files") or [])
+    lines += _member_column_differences(files, held, kaggle.get("files") or [])
     return lines
 
 
@@ -182,4 +183,43 @@ def _description_differences(snapshot, files, held: dict, held_files) -> list[st
                 if not got
                 else f"Kaggle shows another description for {name}: {_shown(got, 60)}."
             )
+    return lines
+
+
+def _fields(fields) -> list[tuple[str, str, str]]:
+    return [
+        (
+            str(f.get("name") or ""),
+            str(f.get("type") or "").lower(),
+            _text(f.get("description")).strip(),
+        )
+        for f in fields or []
+    ]
+
+
+def _member_column_differences(files, held: dict, held_files) -> list[str]:
+    """The columns of a folder's tabular entries, as Kaggle lists them after unpacking.
+    They travel only by the metadata update after each version (Kaggle unpacks every
+    version afresh), so a missed or refused update shows here. Entries Kaggle does not
+    hold are said above."""
+    if "resources" not in held:
+        return []
+    on_kaggle = {r.get("path"): (r.get("schema") or {}).get("fields") for r in held["resources"]}
+    names = {f["name"] for f in held_files} | set(on_kaggle)
+    bare, other = [], []
+    for entry in files:
+        for resource in member_resources(entry):
+            name = resource["path"]
+            if name not in names:
+                continue
+            got = _fields(on_kaggle.get(name))
+            if not got:
+                bare.append(name)
+            elif got != _fields(resource["schema"]["fields"]):
+                other.append(name)
+    lines = []
+    if bare:
+        lines.append(f"Kaggle shows no columns for {_names(bare)}; they were described.")
+    if other:
+        lines.append(f"Kaggle shows other columns than were approved for {_names(other)}.")
     return lines

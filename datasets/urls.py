@@ -86,6 +86,11 @@ urlpatterns = [
         name="file_entries",
     ),
     path(
+        "files/<int:pk>/entries/columns/",
+        files.FileEntryColumnsView.as_view(),
+        name="file_entry_columns",
+    ),
+    path(
         "submissions/<int:pk>/entries/",
         entries.FolderEntriesView.as_view(source="submission"),
         name="submission_entries",

@@ -221,8 +221,11 @@ def file_update(
     path: str | None = None,
     description: str | None = None,
     columns: list[dict] | None = None,
+    entry_columns: dict[str, list[dict]] | None = None,
 ) -> DatasetFile:
-    """`columns`: the researcher's type and description for each column, in order."""
+    """`columns`: the researcher's type and description for each column, in order.
+    `entry_columns`: the same for tabular entries of a folder, {path inside: edits}
+    (entries not named keep theirs)."""
     dataset = item.dataset
     require_member(actor, dataset.lab)
     ensure_editable(dataset)
@@ -241,16 +244,48 @@ def file_update(
         if cleaned != item.columns:
             item.columns = cleaned
             changed.append("columns")
+    entries = []
+    if entry_columns:
+        updated = _clean_entry_columns(item, entry_columns)
+        entries = sorted(p for p in updated if updated[p] != item.entry_columns.get(p))
+        if entries:
+            item.entry_columns = updated
+            changed.append("entry_columns")
     if changed:
+        data = {"path": item.path, "fields": changed}
+        if entries:
+            data["entries"] = entries[:20]
         with transaction.atomic():
             item.save()
-            event_record(
-                "file.updated",
-                dataset=dataset,
-                actor=actor,
-                data={"path": item.path, "fields": changed},
-            )
+            event_record("file.updated", dataset=dataset, actor=actor, data=data)
     return item
+
+
+def _clean_entry_columns(item: DatasetFile, edits: dict[str, list[dict]]) -> dict:
+    """The folder's entry columns with `edits` applied, each checked as a file's columns
+    are (tabular.clean_columns); only entries whose columns were read can be edited."""
+    if item.kind != FileKind.FOLDER:
+        raise ServiceError(
+            f"'{item.path}' is a file, not a folder: edit its columns instead.",
+            code="columns",
+            field="entry_columns",
+        )
+    updated = dict(item.entry_columns or {})
+    for relpath, submitted in edits.items():
+        current = updated.get(relpath)
+        if not current:
+            known = ", ".join(sorted(p for p, c in updated.items() if c)[:20]) or "none"
+            raise ServiceError(
+                f"The folder '{item.path}' has no table '{str(relpath)[:200]}' with columns "
+                f"(its tables: {known}).",
+                code="columns",
+                field="entry_columns",
+            )
+        try:
+            updated[relpath] = tabular.clean_columns(current, submitted)
+        except tabular.TabularError as exc:
+            raise ServiceError(f"{relpath}: {exc}", code="columns", field="entry_columns") from None
+    return updated
 
 
 def file_remove(item: DatasetFile, *, actor) -> None:

@@ -17,6 +17,7 @@ from datasets.folder_entries import (
 )
 from datasets.models import DatasetFile, Submission
 
+from .datasets import readonly_reason
 from .mixins import LabScopedMixin
 
 TEMPLATE = "datasets/includes/folder_entries.html"
@@ -89,6 +90,10 @@ class FolderEntriesView(LabScopedMixin, TemplateView):
             "back_url": reverse("datasets:dataset_detail", args=[item.dataset_id]),
             "back_label": item.dataset.ref,
             "error": "",
+            # Entry columns are edited on the dataset's current folder while it may change.
+            "columns_url": ""
+            if readonly_reason(item.dataset)
+            else reverse("datasets:file_entry_columns", args=[item.pk]),
         }
         try:
             context["page"] = entries_page(live_entries(item), number, item.entry_columns)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import FormView, TemplateView
 
 from datasets import storage, uploads_tus
-from datasets.forms import FileEditForm, StorageFileForm, UploadForm
+from datasets.forms import EntryColumnsForm, FileEditForm, StorageFileForm, UploadForm
 from datasets.models import DatasetFile
 from datasets.services.errors import ServiceError
 from datasets.services.files import file_add_storage, file_add_upload, file_remove, file_update
@@ -271,6 +271,47 @@ class FileEditView(FileScopedMixin, FormView):
             add_service_error(form, exc)
             return self.form_invalid(form)
         messages.success(self.request, f"Saved '{self.object.path}'.")
+        return redirect("datasets:dataset_detail", self.object.dataset_id)
+
+
+class FileEntryColumnsView(FileScopedMixin, FormView):
+    """The columns of one CSV/TSV inside a dataset's folder (?entry=<path inside>): type
+    and description, as a file's own columns are edited. Kaggle gets them with the
+    metadata update after each version (datasets.metadata.member_resources)."""
+
+    template_name = "datasets/file_entry_columns_form.html"
+    form_class = EntryColumnsForm
+
+    def check_access(self):
+        self.object = self.get_object()
+        self.entry = self.request.GET.get("entry", "")
+        if not (self.object.entry_columns or {}).get(self.entry):
+            raise Http404("No table with columns at that path in this folder.")
+        reason = readonly_reason(self.object.dataset)
+        if reason:
+            messages.warning(self.request, reason)
+            return redirect("datasets:dataset_detail", self.object.dataset_id)
+        return None
+
+    def get_initial(self):
+        return {"columns": self.object.entry_columns[self.entry]}
+
+    def get_context_data(self, **kwargs):
+        kwargs.update(file=self.object, dataset=self.object.dataset, entry=self.entry)
+        return super().get_context_data(**kwargs)
+
+    def form_valid(self, form):
+        if "columns" in form.cleaned_data:
+            try:
+                file_update(
+                    self.object,
+                    actor=self.request.user,
+                    entry_columns={self.entry: form.cleaned_data["columns"]},
+                )
+            except (ServiceError, ValidationError) as exc:
+                add_service_error(form, exc)
+                return self.form_invalid(form)
+        messages.success(self.request, f"Saved the columns of {self.object.path}/{self.entry}.")
         return redirect("datasets:dataset_detail", self.object.dataset_id)
 
 

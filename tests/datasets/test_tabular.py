@@ -120,13 +120,17 @@ def test_kaggle_gets_the_columns_in_resources_schema_fields(team):
     assert "schema" not in resources["notes.txt"]
 
 
-def test_a_folder_archive_carries_no_schema_kaggle_cannot_match(team):
+def test_a_folder_archive_carries_no_schema_its_unpacked_tables_do(team):
     (team.storage / "survey").mkdir()
     (team.storage / "survey" / "q1.csv").write_text("site,count\nA,3\n")
     dataset = team.dataset()
     team.add_storage(dataset, "survey")
-    (resource,) = dataset_kaggle_metadata(dataset)["resources"]
-    assert resource["path"] == "survey.zip" and "schema" not in resource
+    archive, table = dataset_kaggle_metadata(dataset)["resources"]
+    assert archive["path"] == "survey.zip" and "schema" not in archive
+    # Kaggle unpacks the archive: the table is described under its unpacked name
+    # (tests/datasets/test_folder_columns.py).
+    assert table["path"] == "survey/q1.csv"
+    assert [f["name"] for f in table["schema"]["fields"]] == ["site", "count"]
 
 
 def test_the_submission_freezes_the_columns_and_the_diff_shows_column_changes(team):

@@ -112,6 +112,10 @@ POLICY: dict[str, Entry] = {
     # send: a member gets its 404; tests/datasets/test_folder_entries.py lists them.)
     "datasets:file_entries":       E("folder", GET=MEMBER),
     "datasets:submission_entries": E("submission", GET=MEMBER, ok={"GET": (404,)}),
+    # One table's columns, named by ?entry= (not sent here: a member gets the 404;
+    # tests/datasets/test_folder_columns.py edits them).
+    "datasets:file_entry_columns": E("folder", GET=MEMBER, POST=MEMBER,
+                                     ok={"GET": (404,), "POST": (404,)}),
     "datasets:file_delete":        E("file", POST=MEMBER),
     # --- labs: every member may look, engineers change ------------------------------------
     "datasets:lab_list":           E(GET=LOGIN),

@@ -248,8 +248,8 @@ class DatasetFileSerializer(WebUrlMixin, serializers.ModelSerializer):
     entry_columns = serializers.DictField(
         child=ColumnSerializer(many=True),
         read_only=True,
-        help_text="A folder's tabular entries: {path inside the folder: columns} (read "
-        "only; see also .../entries/).",
+        help_text="A folder's tabular entries: {path inside the folder: columns}; PATCH "
+        "their types and descriptions (see also .../entries/).",
     )
 
     class Meta:
@@ -342,36 +342,55 @@ class FileUpdateSerializer(serializers.Serializer):
         "description.",
     )
 
+    entry_columns = serializers.DictField(
+        child=ColumnEditSerializer(many=True),
+        required=False,
+        help_text="A folder's tables, by path inside the folder: only the columns to "
+        "change, by name, as in `columns`; other tables and columns are unchanged.",
+    )
+
     def validate_columns(self, edits):
-        """The edits as the service takes them: one {type, description} per column of
-        the file, in its order (tabular.clean_columns then checks them)."""
-        current = self.context["item"].columns or []
-        names = [c["name"] for c in current]
-        by_name = {}
-        for edit in edits:
-            name = edit["name"]
-            if name not in names:
-                known = ", ".join(names[:20]) or "none"
-                raise serializers.ValidationError(
-                    f"The file has no column '{name[:100]}' (its columns: {known})."
-                )
-            if names.count(name) > 1:
-                raise serializers.ValidationError(
-                    f"The file has several columns named '{name[:100]}'; describe them in "
-                    "the web form, where they are told apart by position."
-                )
-            if name in by_name:
-                raise serializers.ValidationError(f"Column '{name[:100]}' is listed twice.")
-            by_name[name] = edit
-        return [
-            {
-                "type": by_name.get(c["name"], {}).get("type", c["type"]),
-                "description": by_name.get(c["name"], {}).get(
-                    "description", c.get("description", "")
-                ),
-            }
-            for c in current
-        ]
+        return _column_edits(self.context["item"].columns or [], edits, "The file")
+
+    def validate_entry_columns(self, tables):
+        """{path inside: edits} as the service takes them; a path the folder has no table
+        at is the service's to refuse (with the tables it has)."""
+        current = self.context["item"].entry_columns or {}
+        return {
+            path: _column_edits(current[path], edits, f"'{path[:200]}'")
+            if current.get(path)
+            else edits
+            for path, edits in tables.items()
+        }
+
+
+def _column_edits(current: list[dict], edits: list[dict], what: str) -> list[dict]:
+    """The edits (by column name) as the service takes them: one {type, description}
+    per column of the table, in its order (tabular.clean_columns then checks them)."""
+    names = [c["name"] for c in current]
+    by_name = {}
+    for edit in edits:
+        name = edit["name"]
+        if name not in names:
+            known = ", ".join(names[:20]) or "none"
+            raise serializers.ValidationError(
+                f"{what} has no column '{name[:100]}' (its columns: {known})."
+            )
+        if names.count(name) > 1:
+            raise serializers.ValidationError(
+                f"{what} has several columns named '{name[:100]}'; describe them in "
+                "the web form, where they are told apart by position."
+            )
+        if name in by_name:
+            raise serializers.ValidationError(f"Column '{name[:100]}' is listed twice.")
+        by_name[name] = edit
+    return [
+        {
+            "type": by_name.get(c["name"], {}).get("type", c["type"]),
+            "description": by_name.get(c["name"], {}).get("description", c.get("description", "")),
+        }
+        for c in current
+    ]
 
 
 class FolderEntrySerializer(serializers.Serializer):

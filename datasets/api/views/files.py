@@ -106,7 +106,8 @@ class FileScopedAPIView(ScopedAPIView):
 class DatasetFileDetailView(FileScopedAPIView):
     """One file or folder of a dataset: PATCH renames it, changes its description, or
     corrects and describes a CSV/TSV's columns (`columns`: only those to change, by
-    name), as the file's edit form does."""
+    name), as the file's edit form does, or those of a folder's tables (`entry_columns`:
+    {path inside the folder: the same list}), as the entry columns form does."""
 
     serializer_class = DatasetFileSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
