@@ -1,6 +1,8 @@
 """Web benchmark (issues 7 and 21): gunicorn on PostgreSQL with seed_volume's history;
-per page, the queries it issues, single-client latency (p50/p95: what one person waits)
-and N-client throughput (requests per second; on 2 cores, N clients measure queueing).
+per page, the queries it issues and the CPU one request costs in-process (Django test
+client, median of 25: the figure a busy machine disturbs least), single-client latency
+(p50/p95: what one person waits) and N-client throughput (requests per second; on 2
+cores, N clients measure queueing).
 
     .venv/bin/python bench/web.py                     # 1 client 10 s, then 8 clients 10 s
     .venv/bin/python bench/web.py --seconds 5 --clients 8 --database postgres://postgres@127.0.0.1:5432/wharf_bench
@@ -56,6 +58,10 @@ def prepare(env, database_url, volume, seed=True):
     run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env)
     if seed:
         run([PY, "manage.py", "seed_volume", "--quiet", *volume], env)
+        # The planner's statistics, as autovacuum keeps them on a live database: without
+        # them PostgreSQL takes each lab for 9 rows and sorts 1,250 datasets per page.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("ANALYZE")
     script = (
         "import django;django.setup()\n"
         "from django.contrib.auth import get_user_model\n"
@@ -77,7 +83,7 @@ def prepare(env, database_url, volume, seed=True):
 
 def query_counts(env, pages, session_key, root=ROOT):
     script = (
-        "import django,sys,json;django.setup()\n"
+        "import django,sys,json,time,statistics;django.setup()\n"
         "from django.test import Client\n"
         "from django.test.utils import CaptureQueriesContext\n"
         "from django.db import connection\n"
@@ -86,7 +92,11 @@ def query_counts(env, pages, session_key, root=ROOT):
         "for name,path in json.loads(sys.argv[2]).items():\n"
         "    c.get(path, secure=True)\n"
         "    with CaptureQueriesContext(connection) as q: r=c.get(path, secure=True)\n"
-        "    out[name]=(r.status_code,len(q.captured_queries))\n"
+        "    n=len(q.captured_queries)  # (the next request clears the log it reads)\n"
+        "    cpu=[]\n"
+        "    for _ in range(25):\n"
+        "        t=time.process_time();c.get(path, secure=True);cpu.append(time.process_time()-t)\n"
+        "    out[name]=(r.status_code,n,statistics.median(cpu)*1000)\n"
         "print(json.dumps(out))\n"
     )
     import json
@@ -230,6 +240,8 @@ def main():
         for i, (name, root) in enumerate(trees.items()):
             servers[name] = (args.port + i, start_gunicorn(root, env, args.port + i, args.workers))
         results = {name: {} for name in trees}
+        # Wall-clock figures mean something only on a quiet machine: say how busy it was.
+        load_before = os.getloadavg()
         for page, path in pages.items():
             for name, (port, _) in servers.items():
                 results[name][page] = measure(port, path, session, args.clients, args.seconds)
@@ -237,24 +249,30 @@ def main():
         for _, process in servers.values():
             process.terminate()
             process.wait(timeout=30)
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in load_before)} before "
+          f"the measurements, {' '.join(f'{x:.2f}' for x in load_after)} after")  # fmt: skip
     print(f"\ngunicorn {args.workers} workers, PostgreSQL, production settings; latency: 1 "
           f"client, {args.seconds:.0f} s per page; req/s: {args.clients} clients, "
           f"{args.seconds:.0f} s; targets: <= 6 queries, "
           f"p95 <= {args.target_ms:.0f} ms\n")  # fmt: skip
-    header = f"{'page':36} {'tree':6} {'queries':>7} {'p50 ms':>7} {'p95 ms':>7} {'req/s':>7} "
-    header += f"{'errors':>6} {'p95/target':>10}"
+    header = f"{'page':36} {'tree':6} {'queries':>7} {'cpu ms':>6} {'p50 ms':>7} {'p95 ms':>7} "
+    header += f"{'req/s':>7} {'errors':>6} {'p95/target':>10}"
     if args.baseline:
-        header += f" {'p50 now/before':>14} {'req/s now/before':>16}"
+        header += f" {'cpu now/before':>14} {'p50 now/before':>14} {'req/s now/before':>16}"
     print(header)
     for page in pages:
         for name in trees:
             r = results[name][page]
-            line = (f"{page:36} {name:6} {counts[name][page][1]:7d} {r['p50']:7.1f} "
+            _, queries, cpu = counts[name][page]
+            line = (f"{page:36} {name:6} {queries:7d} {cpu:6.1f} {r['p50']:7.1f} "
                     f"{r['p95']:7.1f} {r['rps']:7.0f} {r['errors']:6d} "
                     f"{r['p95'] / args.target_ms:10.2f}")  # fmt: skip
             if args.baseline and name == "now":
                 b = results["before"][page]
-                line += f" {r['p50'] / b['p50']:14.2f} {r['rps'] / b['rps']:16.2f}"
+                cpu_ratio = cpu / counts["before"][page][2]
+                line += (f" {cpu_ratio:14.2f} {r['p50'] / b['p50']:14.2f} "
+                         f"{r['rps'] / b['rps']:16.2f}")  # fmt: skip
             print(line, flush=True)
 
 

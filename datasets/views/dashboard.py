@@ -5,8 +5,18 @@ handful of queries whatever the volume."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When, Window
-from django.db.models.functions import RowNumber, TruncWeek
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    When,
+    Window,
+)
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.views.generic import TemplateView
 
@@ -17,7 +27,6 @@ from datasets.selectors import (
     drift_recent,
     jobs_for,
     memberships_of,
-    review_queue,
 )
 
 from .mixins import MemberRequiredMixin
@@ -31,7 +40,9 @@ HOME_ROWS = 8
 class HomeView(TemplateView):
     """Logged out: what Wharf is. Logged in: my datasets and where each stands, my
     versions waiting for review or returned to me, (engineers) the review queue and
-    the running jobs, and what my labs published lately."""
+    the running jobs, and what my labs published lately. Three queries of its own: my
+    datasets (with their count), the versions (mine and the queue's), the jobs (running
+    and recently published)."""
 
     template_name = "home.html"
 
@@ -41,60 +52,111 @@ class HomeView(TemplateView):
         if not user.is_authenticated:
             return context
         access = access_of(user)
-        engineer_labs = access.engineer_lab_ids
         is_engineer = user.is_superuser or access.is_engineer_anywhere
-        mine = datasets_for(user).filter(created_by=user).order_by("-last_event_at", "-id")
-        # A returned version counts only while no newer version of its dataset exists.
-        submissions = (
-            Submission.objects.filter(
-                submitted_by=user,
-                state__in=[SubmissionState.PENDING_REVIEW, SubmissionState.RETURNED],
-                dataset__in=datasets_for(user),
-            )
-            .select_related("dataset", "reviewed_by")
-            .order_by("-submitted_at", "-id")
+        mine = list(
+            datasets_for(user)
+            .filter(created_by=user)
+            .annotate(total=Window(Count("id")))
+            .order_by("-last_event_at", "-id")[:HOME_ROWS]
         )
-        latest = {}
-        for submission in Submission.objects.filter(
-            dataset__in={s.dataset_id for s in submissions}
-        ).values("dataset_id", "number"):
-            latest[submission["dataset_id"]] = max(
-                latest.get(submission["dataset_id"], 0), submission["number"]
-            )
-        waiting = [s for s in submissions if s.number == latest.get(s.dataset_id)]
+        waiting, queue = self._versions(user, access, is_engineer)
+        running, published = self._jobs(user, access, is_engineer)
         context.update(
             # (A superuser's access is every lab: their own memberships are read apart.)
             memberships=memberships_of(user) if user.is_superuser else access.labs,
             is_engineer=is_engineer,
-            my_datasets=list(mine[:HOME_ROWS]),
-            my_dataset_count=mine.count(),
+            my_datasets=mine,
+            my_dataset_count=mine[0].total if mine else 0,
             my_waiting=[s for s in waiting if s.state == SubmissionState.PENDING_REVIEW],
             my_returned=[s for s in waiting if s.state == SubmissionState.RETURNED],
-            recent_published=list(
-                jobs_for(user)
-                .filter(state=JobState.PUBLISHED)
-                .select_related("dataset__lab")
-                .order_by("-finished_at", "-id")[:HOME_ROWS]
-            ),
+            recent_published=published,
         )
         if is_engineer:
-            queue = review_queue(user)
-            context.update(
-                queue=list(queue[:HOME_ROWS]),
-                queue_count=access.pending_reviews,
-                running=list(
-                    jobs_for(user)
-                    .filter(dataset__lab__in=engineer_labs, state__in=JobState.active())
-                    .select_related("dataset")
-                    .order_by("created_at")[:HOME_ROWS]
-                ),
-            )
+            context.update(queue=queue, queue_count=access.pending_reviews, running=running)
         return context
+
+    def _versions(self, user, access, is_engineer) -> tuple[list, list]:
+        """My versions waiting for review or returned to me (a returned one only while no
+        newer version of its dataset exists), newest first; and the review queue's
+        HOME_ROWS oldest: one query."""
+        mine = Q(
+            submitted_by=user,
+            state__in=[SubmissionState.PENDING_REVIEW, SubmissionState.RETURNED],
+        )
+        queue = Q(state=SubmissionState.PENDING_REVIEW)
+        if not user.is_superuser:
+            mine &= Q(dataset__lab_id__in=access.lab_ids)
+            queue &= Q(dataset__lab_id__in=access.engineer_lab_ids)
+        wanted = mine
+        if is_engineer:
+            wanted |= Q(pk__in=first_ids(Submission.objects.filter(queue), "submitted_at", "id"))
+        newer = Submission.objects.filter(
+            dataset=OuterRef("dataset"), number__gt=OuterRef("number")
+        )
+        rows = list(
+            Submission.objects.filter(wanted)
+            .annotate(latest=~Exists(newer))
+            .select_related("dataset__lab", "submitted_by", "reviewed_by")
+            .defer(*UNSHOWN_SUBMISSION_FIELDS)
+            .order_by("submitted_at", "id")
+        )
+        waiting = [
+            s for s in reversed(rows) if s.latest and s.submitted_by_id == user.pk
+            and s.state in (SubmissionState.PENDING_REVIEW, SubmissionState.RETURNED)
+        ]  # fmt: skip
+        # The queue's first rows are all here (and, at most, later ones of mine).
+        pending = [s for s in rows if s.state == SubmissionState.PENDING_REVIEW and (
+            user.is_superuser or s.dataset.lab_id in access.engineer_lab_ids)]  # fmt: skip
+        return waiting, pending[:HOME_ROWS]
+
+    def _jobs(self, user, access, is_engineer) -> tuple[list, list]:
+        """The HOME_ROWS oldest active jobs of the labs where I review and the HOME_ROWS
+        newest published ones of my labs, in one query."""
+        jobs = jobs_for(user).select_related(None)
+        wanted = Q(pk__in=first_ids(jobs.filter(state=JobState.PUBLISHED), "-finished_at", "-id"))
+        if is_engineer:
+            active = jobs.filter(state__in=JobState.active())
+            if not user.is_superuser:
+                active = active.filter(dataset__lab_id__in=access.engineer_lab_ids)
+            wanted |= Q(pk__in=first_ids(active, "created_at", "id"))
+        rows = list(
+            # (Scoped again: it leads PostgreSQL to the lab's datasets, not all of them.)
+            jobs.filter(wanted)
+            .select_related("dataset__lab")
+            .only(*HOME_JOB_FIELDS)
+            .order_by("created_at", "id")
+        )
+        published = [j for j in rows if j.state == JobState.PUBLISHED]
+        published.sort(key=lambda j: (j.finished_at, j.pk), reverse=True)
+        return [j for j in rows if j.state != JobState.PUBLISHED], published
+
+
+def first_ids(queryset, *order, n: int = HOME_ROWS) -> Subquery:
+    """The ids of the queryset's first n rows in that order, as a subquery: lists of
+    several kinds come back in one query (`pk IN (first ids) OR pk IN (...)`), each kind
+    cut to its own first rows by the database (cheaper to build than a window ranking,
+    which the ORM wraps in a query of its own)."""
+    return Subquery(queryset.order_by(*order).values("pk")[:n])
+
+
+# What the dashboard's job lists show (the manifests and upload sessions stay in the
+# database).
+DASHBOARD_JOB_FIELDS = (
+    "state", "error_code", "error_message", "bytes_done", "bytes_total", "heartbeat_at",
+    "phases", "created_at", "finished_at", "kaggle_version", "plan", "differences",
+    "dataset__title", "submission__number",
+)  # fmt: skip
+# What the home page shows of a version and of a job: the frozen metadata, file lists and
+# manifests stay in the database.
+UNSHOWN_SUBMISSION_FIELDS = ("metadata", "files", "data_checks")
+HOME_JOB_FIELDS = (
+    "state", "kaggle_version", "created_at", "finished_at", "dataset__title", "dataset__lab__name",
+)  # fmt: skip
 
 
 class DashboardView(MemberRequiredMixin, TemplateView):
     """Three queries of its own whatever the volume: the listed jobs (running and recent
-    failures, one window query), the counts (published per week and failures per code,
+    failures, one query), the counts (published per week and failures per code,
     one GROUP BY), and the drift; the review queue's count comes with the user's access."""
 
     template_name = "datasets/dashboard.html"
@@ -105,7 +167,8 @@ class DashboardView(MemberRequiredMixin, TemplateView):
         access = access_of(user)
         jobs = jobs_for(user).filter(dataset__lab__in=access.engineer_lab_ids)
         week_ago = now - timedelta(days=7)
-        running, failures = self._listed(jobs, week_ago)
+        listed = jobs.select_related(None).select_related("dataset", "submission")
+        running, failures = self._listed(listed.only(*DASHBOARD_JOB_FIELDS), week_ago)
         stale = now - timedelta(seconds=settings.JOB_STALE_AFTER)
         slow_processing = now - timedelta(minutes=30)
         for job in running:
@@ -132,28 +195,18 @@ class DashboardView(MemberRequiredMixin, TemplateView):
 
     def _listed(self, jobs, week_ago) -> tuple[list, list]:
         """The 20 oldest active jobs and the 20 newest failures of the week, in one query:
-        each row is ranked within its group and only the first LISTED of each come back."""
-        active = Q(state__in=JobState.active())
-        failed = Q(state=JobState.FAILED, finished_at__gte=week_ago)
-        group = Case(When(active, then=Value(0)), default=Value(1), output_field=IntegerField())
+        each kind's ids cut to its first LISTED by the database."""
+        active = jobs.filter(state__in=JobState.active())
+        failed = jobs.filter(state=JobState.FAILED, finished_at__gte=week_ago)
         rows = list(
-            jobs.filter(active | failed)
-            .annotate(
-                group=group,
-                rank=Window(
-                    RowNumber(),
-                    partition_by=[group],
-                    order_by=[
-                        Case(When(active, then=F("created_at"))).asc(),
-                        Case(When(failed, then=F("finished_at"))).desc(),
-                        F("id").desc(),
-                    ],
-                ),
-            )
-            .filter(rank__lte=LISTED)
-            .order_by("group", "rank")
+            jobs.filter(
+                Q(pk__in=first_ids(active, "created_at", "-id", n=LISTED))
+                | Q(pk__in=first_ids(failed, "-finished_at", "-id", n=LISTED))
+            ).order_by("created_at", "-id")
         )
-        return [j for j in rows if j.group == 0], [j for j in rows if j.group == 1]
+        failures = [j for j in rows if j.state == JobState.FAILED]
+        failures.sort(key=lambda j: (j.finished_at, j.pk), reverse=True)
+        return [j for j in rows if j.state != JobState.FAILED], failures
 
     def _counts(self, jobs, now, week_ago) -> tuple[list[dict], list[dict]]:
         """Published per week (the chart) and the week's failures per error code, from one

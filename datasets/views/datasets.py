@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, Q, Subquery
+from django.db.models import FilteredRelation, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -34,7 +35,7 @@ from datasets.models import (
     Submission,
     SubmissionState,
 )
-from datasets.selectors import datasets_for, labs_of, role_in, scope_to_user
+from datasets.selectors import access_of, datasets_for, labs_of, role_in, scope_to_user
 from datasets.services.datasets import (
     dataset_create,
     dataset_delete,
@@ -49,6 +50,7 @@ from .mixins import (
     LabScopedMixin,
     MemberRequiredMixin,
     add_service_error,
+    filter_form_key,
 )
 
 
@@ -63,6 +65,12 @@ def readonly_reason(dataset: Dataset) -> str:
 
 def metadata_json(metadata: dict) -> str:
     return json.dumps(metadata, indent=2, ensure_ascii=False)
+
+
+LIST_ROW_FIELDS = (
+    "title", "owner_slug", "slug", "status", "latest_version", "kaggle_version",
+    "updated_at", "lab__name",
+)  # fmt: skip
 
 
 class DatasetListView(MemberRequiredMixin, ListView):
@@ -85,17 +93,36 @@ class DatasetListView(MemberRequiredMixin, ListView):
                 datasets = datasets.filter(
                     Q(title__icontains=q) | Q(slug__icontains=q) | Q(owner_slug__icontains=q)
                 )
-        return datasets
+        # What a row shows: the descriptions, keywords and collaborator lists stay in the
+        # database (25 rows of them were a good part of the page).
+        return datasets.select_related(None).select_related("lab").only(*LIST_ROW_FIELDS)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(filter_form=self.filter_form, query=query.urlencode())
+        # The lab select lists the labs the request already read (access_of); a chosen
+        # lab is still validated by the form.
+        labs = [(a.lab.pk, a.lab.name) for a in access_of(self.request.user).labs]
+        field = self.filter_form.fields["lab"]
+        field.widget.choices = [("", field.empty_label), *labs]
+        context.update(
+            filter_form=self.filter_form,
+            filter_key=filter_form_key(self.request, labs),
+            query=query.urlencode(),
+        )
         return context
 
 
 EVENTS_PER_PAGE = 25
+# A timeline page is kept as long as its rendered lines are (event_timeline.html): an
+# actor's renamed display name shows within five minutes.
+TIMELINE_CACHE_SECONDS = 300
+# Columns of the dataset page's versions table that it never shows.
+VERSIONS_UNSHOWN = (
+    "metadata", "files", "data_checks",
+    "newest_job__manifest", "newest_job__upload_sessions", "newest_job__phases",
+)  # fmt: skip
 
 
 class DatasetDetailView(LabScopedMixin, DetailView):
@@ -115,17 +142,11 @@ class DatasetDetailView(LabScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         dataset = self.object
-        submissions = list(
-            dataset.submissions.select_related("submitted_by", "reviewed_by")
-            .prefetch_related(
-                Prefetch("jobs", queryset=PublishJob.objects.order_by("-created_at", "-id"))
-            )
-            .order_by("-submitted_at", "-id")[:20]
-        )
+        submissions = self.versions(dataset)
         files = list(dataset.files.select_related("storage_root"))
         # Jobs belong to submissions, so the newest job is the first one found going
         # down the (newest first) submissions: no query of its own.
-        latest_job = next((s.jobs.all()[0] for s in submissions if s.jobs.all()), None)
+        latest_job = next((s.newest_job for s in submissions if s.newest_job), None)
         context.update(
             role=role_in(self.request.user, dataset.lab),
             files=files,
@@ -152,6 +173,32 @@ class DatasetDetailView(LabScopedMixin, DetailView):
         )
         return context
 
+    def versions(self, dataset) -> list[Submission]:
+        """The 20 newest submissions, each with its newest publish job (`newest_job`, or
+        None) joined in the same query; the JSON columns the table does not show (the
+        frozen metadata and file lists, the jobs' manifests and upload sessions) stay in
+        the database."""
+        newest = (
+            PublishJob.objects.filter(submission=OuterRef("pk"))
+            .order_by("-created_at", "-id")
+            .values("id")[:1]
+        )
+        submissions = list(
+            dataset.submissions.annotate(
+                newest_job=FilteredRelation("jobs", condition=Q(jobs__id=Subquery(newest)))
+            )
+            .select_related("submitted_by", "reviewed_by", "newest_job")
+            .defer(*VERSIONS_UNSHOWN)
+            .order_by("-submitted_at", "-id")[:20]
+        )
+        for submission in submissions:
+            # (A submission without a job comes back without the attribute.)
+            submission.newest_job = job = getattr(submission, "newest_job", None)
+            if job is not None:
+                # The job's version label reads its submission's number: the row at hand.
+                PublishJob.submission.field.set_cached_value(job, submission)
+        return submissions
+
     def events_page(self, dataset) -> "EventsPage":
         """The timeline a page at a time, newest first, without counting a busy
         dataset's thousands of events: one row more than the page says if there is an
@@ -160,12 +207,19 @@ class DatasetDetailView(LabScopedMixin, DetailView):
             number = max(1, int(self.request.GET.get("events", 1)))
         except ValueError:
             number = 1
-        start = (number - 1) * EVENTS_PER_PAGE
-        rows = list(
-            dataset.events.select_related("actor").order_by("-at", "-id")[
-                start : start + EVENTS_PER_PAGE + 1
-            ]
-        )
+        # Events are append-only and every one moves the dataset's last_event_at: a page
+        # counted from the newest is the same until the next event, so it is read once.
+        last = dataset.last_event_at.timestamp() if dataset.last_event_at else ""
+        key = f"dataset-timeline:{dataset.pk}:{dataset.created_at.timestamp()}:{last}:{number}"
+        rows = cache.get(key)
+        if rows is None:
+            start = (number - 1) * EVENTS_PER_PAGE
+            rows = list(
+                dataset.events.select_related("actor").order_by("-at", "-id")[
+                    start : start + EVENTS_PER_PAGE + 1
+                ]
+            )
+            cache.set(key, rows, TIMELINE_CACHE_SECONDS)
         return EventsPage(number, rows[:EVENTS_PER_PAGE], len(rows) > EVENTS_PER_PAGE)
 
 

@@ -1,6 +1,7 @@
 """Publish history across every dataset the user can see, with filters and CSV export."""
 
 import csv
+import hashlib
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -10,7 +11,7 @@ from datasets.forms import HistoryFilterForm
 from datasets.selectors import access_of, jobs_for, labs_of
 from datasets.versions import version_numbers
 
-from .mixins import MemberRequiredMixin
+from .mixins import MemberRequiredMixin, filter_form_key
 
 # "version" names it as people read it ("v3 · Kaggle v4"); the two numbers follow apart.
 CSV_COLUMNS = [
@@ -35,6 +36,17 @@ class FilteredJobsMixin(MemberRequiredMixin):
                 ]
             self._form = form
         return self._form
+
+    def filter_form_key(self) -> str:
+        """The key the rendered filter form is kept under: the query and the choices it
+        offers (the approvers read once here, and listed from that read)."""
+        form = self.filter_form()
+        choices = []
+        for name in ("lab", "approver"):
+            field = form.fields[name]
+            field.widget.choices = [(c[0], c[1]) for c in field.widget.choices]
+            choices.append([(str(value), str(label)) for value, label in field.widget.choices])
+        return filter_form_key(self.request, choices)
 
     def get_queryset(self):
         jobs = jobs_for(self.request.user).select_related("dataset__lab", "submission")
@@ -61,8 +73,30 @@ class HistoryView(FilteredJobsMixin, ListView):
     def get_context_data(self, **kwargs):
         query = self.request.GET.copy()
         query.pop("page", None)
-        kwargs.update(form=self.filter_form(), query=query.urlencode())
-        return super().get_context_data(**kwargs)
+        kwargs.update(
+            form=self.filter_form(), filter_key=self.filter_form_key(), query=query.urlencode()
+        )
+        context = super().get_context_data(**kwargs)
+        # A row is the same for everyone who may see it: its HTML is kept, keyed on all it
+        # shows; the page's rows together under the key of them all (one cache read when
+        # none changed, instead of one per row).
+        for job in context["jobs"]:
+            job.row_key = history_row_key(job)
+        context["rows_key"] = hashlib.sha256(
+            "|".join(job.row_key for job in context["jobs"]).encode()
+        ).hexdigest()
+        return context
+
+
+def history_row_key(job) -> str:
+    submission, dataset = job.submission, job.dataset
+    reviewer = submission.reviewed_by.username if submission.reviewed_by else ""
+    shown = (
+        job.pk, job.created_at.timestamp(), job.state, job.kaggle_version, job.error_code,
+        job.differences, dataset.pk, dataset.title, dataset.owner_slug, dataset.slug,
+        dataset.lab.name, submission.number, submission.total_bytes, reviewer,
+    )  # fmt: skip
+    return hashlib.sha256(repr(shown).encode()).hexdigest()
 
 
 class _Echo:

@@ -1,6 +1,8 @@
 """What every view of the app shares: login, scoping to the user's labs, role checks,
 and the shape of an action (a POST that calls one service and redirects with a message)."""
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,6 +32,15 @@ def add_service_error(form, exc: Exception) -> None:
     if field not in form.fields or form.fields[field].disabled:
         field = None
     form.add_error(field, error_message(exc))
+
+
+def filter_form_key(request, choices) -> str:
+    """What a list page's filter form shows depends only on the query (minus the page)
+    and the choices it offers: the key its rendered HTML is kept under (crispy renders
+    each field through templates, a good part of a list page's time)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return hashlib.sha256(repr((sorted(query.lists()), choices)).encode()).hexdigest()
 
 
 class MemberRequiredMixin(LoginRequiredMixin):
