@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from . import tabular
-from .metadata import SNAPSHOT_FIELDS
+from .metadata import SNAPSHOT_FIELDS, member_name
 from .models import (
     Dataset,
     JobState,
@@ -321,10 +321,20 @@ def _entries_changed(path: str, old: dict, new: dict) -> dict | None:
 
 
 def _columns_changed(old: dict, new: dict) -> list[dict]:
-    """Per tabular file in both versions: columns added, removed or retyped."""
-    result = []
+    """Per tabular file in both versions, and per tabular entry of a folder in both (named
+    as Kaggle shows it): columns added, removed or retyped."""
+    pairs = []
     for path in sorted(old.keys() & new.keys()):
-        change = tabular.column_changes(old[path].get("columns", []), new[path].get("columns", []))
+        pairs.append((path, old[path].get("columns") or [], new[path].get("columns") or []))
+        before = old[path].get("entry_columns") or {}
+        after = new[path].get("entry_columns") or {}
+        pairs += [
+            (member_name(path, relpath), before[relpath] or [], after[relpath] or [])
+            for relpath in sorted(before.keys() & after.keys())
+        ]
+    result = []
+    for path, before_columns, after_columns in pairs:
+        change = tabular.column_changes(before_columns, after_columns)
         if change["added"] or change["removed"] or change["retyped"]:
             result.append({"path": path, **change})
     return result

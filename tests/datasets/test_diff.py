@@ -92,3 +92,22 @@ def test_a_long_list_of_entries_is_cut_and_counted(team, survey):
     (inside,) = diff["entries_changed"]
     assert len(inside["added"]) == selectors.DIFF_ENTRIES_SHOWN
     assert inside["more"] == 7
+
+
+def test_a_retyped_column_of_a_folders_table_is_in_the_diff(team, survey):
+    from datasets.services import files
+
+    folder = survey.files.get(path="survey")
+    columns = folder.entry_columns["raw/part2.csv"]
+    assert [(c["name"], c["type"]) for c in columns] == [("a", "integer"), ("b", "integer")]
+    edits = [{"type": "string" if c["name"] == "b" else c["type"]} for c in columns]
+    files.file_update(folder, actor=team.ada, entry_columns={"raw/part2.csv": edits})
+    diff = selectors.submission_diff(team.submit(survey, notes="b is a code"))
+    assert diff["columns_changed"] == [
+        {
+            "path": "survey/raw/part2.csv",
+            "added": [],
+            "removed": [],
+            "retyped": [{"name": "b", "old": columns[1]["type"], "new": "string"}],
+        }
+    ]
