@@ -60,11 +60,11 @@ def test_a_folders_entries_load_a_page_at_a_time(quiet_team, visit):
     ada.log_in(team.password)
     page = ada.open("datasets:dataset_detail", dataset.pk, title=dataset.title)
     entries = page.locator(".folder-entries")
-    expect(entries.get_by_role("cell", name="raw/part000.csv")).to_be_visible()
+    expect(entries.get_by_role("cell", name="raw/part000.csv", exact=True)).to_be_visible()
     expect(entries).to_contain_text("70 files, 1–50 shown")
     entries.get_by_role("link", name="Next").click()
-    expect(entries.get_by_role("cell", name="raw/part069.csv")).to_be_visible()
-    expect(entries.get_by_role("cell", name="raw/part000.csv")).to_have_count(0)
+    expect(entries.get_by_role("cell", name="raw/part069.csv", exact=True)).to_be_visible()
+    expect(entries.get_by_role("cell", name="raw/part000.csv", exact=True)).to_have_count(0)
     assert page.url.endswith(f"/datasets/{dataset.pk}/")  # swapped in place
     ada.screenshot("folder-entries-dataset")
 

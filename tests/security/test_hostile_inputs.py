@@ -49,7 +49,7 @@ from datasets.models import (
 )
 from datasets.services.labs import invitation_create
 from portal.celery import app as celery_app
-from tests.builders import Team
+from tests.builders import Team, make_survey
 from tests.security.clients import api, web
 
 from .test_authorization_matrix import POLICY
@@ -1141,6 +1141,8 @@ def _action_url(name, objects) -> str:
 def objects(team):
     dataset = team.dataset()
     item = team.upload(dataset, "readings.csv", b"a,b\n1,2\n")
+    make_survey(team.storage, parts=3)
+    folder = team.add_storage(dataset, "survey")
     submission = team.submit(_submitted(team, "in-review"))
     job = team.approve(team.submit(_submitted(team, "approved")))
     token, _raw = token_create(team.grace, "ci")
@@ -1157,7 +1159,8 @@ def objects(team):
     return {
         "membership": membership, "invitation": invitation,
         "invitation_token": invitation_token,
-        "dataset": dataset, "file": item, "submission": submission, "job": job,
+        "dataset": dataset, "file": item, "folder": folder, "submission": submission,
+        "job": job,
         "account": team.account, "root": team.root, "token": token, "lab": team.lab,
         "webhook": webhook, "delivery": delivery, "pattern": pattern,
     }  # fmt: skip
