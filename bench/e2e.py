@@ -123,6 +123,18 @@ def django_setup(data_dir: Path, storage: Path, sandbox_url: str) -> None:
 def approved_job(storage: Path, slug: str, names: list[str]):
     """A dataset of `names` (storage files and folders), submitted, scanned, approved:
     the job a worker would now run. Returns (job, approval start time)."""
+    from datasets.services import review
+
+    submission, reviewer = submission_for_review(storage, slug, names)
+    start = time.perf_counter()
+    job = review.submission_approve(submission, actor=reviewer, acknowledge_findings=True,
+                                    note="bench")  # fmt: skip
+    return job, start
+
+
+def submission_for_review(storage: Path, slug: str, names: list[str]):
+    """A dataset of `names` (storage files and folders), submitted and scanned: what a
+    reviewer approves next. Returns (submission, the lab engineer who may approve it)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
@@ -152,10 +164,7 @@ def approved_job(storage: Path, slug: str, names: list[str]):
         files.file_add_storage(dataset, actor=ada, storage_root=root, relpath=name)
     submission = review.submission_submit(dataset, actor=ada)
     scans.scan_run(submission.pk)  # a worker does this right after the submission
-    start = time.perf_counter()
-    job = review.submission_approve(submission, actor=grace, acknowledge_findings=True,
-                                    note="bench")  # fmt: skip
-    return job, start
+    return submission, grace
 
 
 def wharf_publish(storage: Path, slug: str, names: list[str]) -> tuple[float, int, dict]:

@@ -4,9 +4,25 @@
 import logging
 import socket
 
-from celery import shared_task
+from celery import current_app, shared_task
+from celery.signals import worker_process_init
 
 log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def warm_kaggle_client(**_) -> None:
+    """A process of a worker that takes publish jobs starts its spare Kaggle client at
+    once (kaggle.prewarm): its first job then does not wait for the client's import
+    either. Workers on other queues (-Q) keep none."""
+    from django.conf import settings
+
+    from datasets import kaggle
+
+    publish_queue = settings.CELERY_TASK_ROUTES[settings.PUBLISH_TASKS]["queue"]
+    consumed = current_app.amqp.queues.consume_from  # None: every queue
+    if consumed is None or publish_queue in consumed:
+        kaggle.prewarm()
 
 
 @shared_task(bind=True, name="datasets.tasks.job_publish", acks_late=True)

@@ -14,7 +14,7 @@ from datasets import kaggle
 from datasets.kaggle import runner
 from datasets.kaggle.child import CLIENT_NAME, SPARE_NAME
 from tests.builders import finished
-from tests.conftest import SECRET_PROBE_KEY, SECRET_PROBE_USER, wait_until
+from tests.conftest import SECRET_PROBE_KEY, SECRET_PROBE_USER, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -203,3 +203,35 @@ def test_a_client_that_dies_is_reported_and_replaced(kaggle_sandbox, tmp_path):
             assert client.started == 2
     finally:
         kaggle_sandbox.set_upload_bandwidth(None)
+
+
+def _spares_under(worker) -> list[int]:
+    found = []
+    for pid in worker.pool_children():
+        for path in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                children = [int(p) for p in path.read_text().split()]
+            except FileNotFoundError:
+                continue
+            found += [c for c in children if _comm(c) == SPARE_NAME.decode()]
+    return found
+
+
+def test_a_publishing_worker_keeps_a_spare_from_its_start(
+    kaggle_sandbox, broker_url, celery_worker
+):
+    """Each process of a worker on the publish queue starts its spare when it starts, so
+    even its first job finds one; a worker on other queues keeps none."""
+    publishing = WorkerProcess(broker_url, kaggle_sandbox.url, queues="publish",
+                               log_name="spare-publish").start()  # fmt: skip
+    other = WorkerProcess(broker_url, kaggle_sandbox.url, queues="default",
+                          log_name="spare-default").start()  # fmt: skip
+    try:
+        wait_until(lambda: _spares_under(publishing), timeout=20,
+                   message="the publishing worker has no spare client")  # fmt: skip
+        assert all(b"KAGGLE_KEY" not in _environ(p) for p in _spares_under(publishing))
+        time.sleep(2)
+        assert _spares_under(other) == []
+    finally:
+        publishing.stop()
+        other.stop()
