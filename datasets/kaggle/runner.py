@@ -90,7 +90,6 @@ class _Child:
 
     def __init__(self):
         self.signature = _signature()
-        self.pid_owner = os.getpid()
         self.config_dir = Path(tempfile.mkdtemp(prefix="wharf-kaggle-"))
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="wharf-kaggle-tmp-"))
         self.output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in discard()
