@@ -48,6 +48,13 @@ def csp_violations(page) -> list[str]:
     return seen
 
 
+def reveal(page, selector: str):
+    """Scrolls to the list by script: htmx may swap the loader out (it loads when
+    revealed) while a locator scroll still holds the old element."""
+    page.evaluate("s => document.querySelector(s)?.scrollIntoView()", selector)
+    return page.locator(selector)
+
+
 def test_a_folders_entries_load_a_page_at_a_time(quiet_team, visit):
     team = quiet_team
     raw = team.storage / "survey" / "raw"
@@ -69,16 +76,14 @@ def test_a_folders_entries_load_a_page_at_a_time(quiet_team, visit):
     ada.screenshot("folder-entries-dataset")
 
     page = ada.open("datasets:submission_create", dataset.pk, title="Submit version 1")
-    entries = page.locator(".folder-entries")
-    entries.scroll_into_view_if_needed()
+    entries = reveal(page, ".folder-entries")
     expect(entries).to_contain_text("as on lab storage now")
     expect(page.get_by_text('under "Folders"')).to_be_visible()
     ada.screenshot("folder-entries-submit")
 
     submission = team.submit(dataset)
     page = ada.open("datasets:review", submission.pk, title=f"Review {dataset.title}")
-    entries = page.locator(".folder-entries")
-    entries.scroll_into_view_if_needed()  # it loads when it comes into view
+    entries = reveal(page, ".folder-entries")  # it loads when it comes into view
     expect(entries).to_contain_text("as frozen when this version was submitted")
     expect(page.get_by_text('under "Folders"')).to_be_visible()
     ada.screenshot("folder-entries-review")
