@@ -72,8 +72,20 @@ def form_tabs() -> list[tuple[str, list[str]]]:
     return list(tabs.items())
 
 
+# Set in every snapshot taken since Wharf describes what is inside folders to Kaggle (a
+# "Folders" section in the description, the columns of a folder's tables). A version
+# approved before carries what its reviewer saw and approved: without either, and its
+# read-back and drift watch expect neither (no false "edited on Kaggle").
+FOLDER_CONTENTS = "describes_folder_contents"
+
+
+def describes_folder_contents(snapshot: dict) -> bool:
+    return bool(snapshot.get(FOLDER_CONTENTS))
+
+
 def dataset_snapshot(dataset: Dataset) -> dict:
     snapshot = {field: getattr(dataset, field) for field in SNAPSHOT_FIELDS}
+    snapshot[FOLDER_CONTENTS] = True
     snapshot["cover_image"] = dataset.cover_image.name or ""  # a file: its stored name
     if not snapshot["expected_update_frequency"]:
         snapshot["expected_update_frequency"] = schedule_frequency(dataset)
@@ -185,15 +197,17 @@ def kaggle_metadata(snapshot: dict, files: list[dict]) -> dict:
             for entry in files
             for resource in (
                 _resource(entry, snapshot.get("folder_packaging", "zip")),
-                *member_resources(entry),
+                *member_resources(entry, snapshot),
             )
         ],
     }
     if snapshot.get("subtitle"):
         metadata["subtitle"] = snapshot["subtitle"]
-    description = kaggle_description(
-        snapshot.get("description") or "", files, snapshot.get("folder_packaging", "zip")
-    )
+    description = snapshot.get("description") or ""
+    if describes_folder_contents(snapshot):
+        description = kaggle_description(
+            description, files, snapshot.get("folder_packaging", "zip")
+        )
     if description:
         metadata["description"] = description
     # Only a metadata update carries these (create and version ignore them); when
@@ -261,12 +275,12 @@ def member_name(folder: str, relpath: str) -> str:
     return f"{folder}/{relpath}"
 
 
-def member_resources(entry: dict) -> list[dict]:
+def member_resources(entry: dict, snapshot: dict) -> list[dict]:
     """One resource per tabular entry of a folder whose columns are known, named as Kaggle
     shows it after unpacking. A create or version request describes only the files it
     uploads (the archive), so these reach Kaggle only by the metadata update that follows
     the version (`update_after_every_version`)."""
-    if entry.get("kind") != "folder":
+    if entry.get("kind") != "folder" or not describes_folder_contents(snapshot):
         return []
     return [
         {
@@ -281,11 +295,11 @@ def member_resources(entry: dict) -> list[dict]:
     ]
 
 
-def update_after_every_version(files: list[dict]) -> bool:
+def update_after_every_version(snapshot: dict, files: list[dict]) -> bool:
     """Whether every version of these files needs the metadata update after it, whatever
     changed: Kaggle unpacks a folder's archive afresh on each version, and the unpacked
     entries have no columns until the update describes them (`member_resources`)."""
-    return any(member_resources(entry) for entry in files)
+    return any(member_resources(entry, snapshot) for entry in files)
 
 
 def file_entry(item) -> dict:

@@ -305,7 +305,7 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         plan = JobPlan.VERSION
         if last is None and any(metadata.get(key) for key in UPDATE_ONLY_KEYS):
             plan = JobPlan.VERSION_METADATA  # a create carries none of these
-        if update_after_every_version(submission.files):
+        if update_after_every_version(snapshot, submission.files):
             plan = JobPlan.VERSION_METADATA  # folders unpack afresh, without their columns
         if last is not None:
             same_files = _manifest_equal(manifest, last.manifest)

@@ -28,7 +28,7 @@ def differences(snapshot: dict, files: list[dict], manifest: list[dict], kaggle:
     lines = _file_differences(snapshot, files, manifest, kaggle.get("files") or [])
     lines += _metadata_differences(expected, held, kaggle.get("invalid_tags") or [])
     lines += _description_differences(snapshot, files, held, kaggle.get("files") or [])
-    lines += _member_column_differences(files, held, kaggle.get("files") or [])
+    lines += _member_column_differences(snapshot, files, held, kaggle.get("files") or [])
     return lines
 
 
@@ -197,7 +197,7 @@ def _fields(fields) -> list[tuple[str, str, str]]:
     ]
 
 
-def _member_column_differences(files, held: dict, held_files) -> list[str]:
+def _member_column_differences(snapshot, files, held: dict, held_files) -> list[str]:
     """The columns of a folder's tabular entries, as Kaggle lists them after unpacking.
     They travel only by the metadata update after each version (Kaggle unpacks every
     version afresh), so a missed or refused update shows here. Entries Kaggle does not
@@ -208,7 +208,7 @@ def _member_column_differences(files, held: dict, held_files) -> list[str]:
     names = {f["name"] for f in held_files} | set(on_kaggle)
     bare, other = [], []
     for entry in files:
-        for resource in member_resources(entry):
+        for resource in member_resources(entry, snapshot):
             name = resource["path"]
             if name not in names:
                 continue

@@ -25,6 +25,7 @@ from datasets.metadata import (
     file_entries,
     initial_from_descriptor,
     kaggle_metadata,
+    shown_metadata,
 )
 from datasets.models import (
     Dataset,
@@ -64,7 +65,8 @@ def readonly_reason(dataset: Dataset) -> str:
 
 
 def metadata_json(metadata: dict) -> str:
-    return json.dumps(metadata, indent=2, ensure_ascii=False)
+    """kaggle_metadata as pages show and download it (shown_metadata)."""
+    return json.dumps(shown_metadata(metadata), indent=2, ensure_ascii=False)
 
 
 LIST_ROW_FIELDS = (

@@ -15,7 +15,6 @@ from datasets.metadata import (
     SNAPSHOT_FIELDS,
     dataset_kaggle_metadata,
     kaggle_metadata,
-    shown_metadata,
 )
 from datasets.models import ScanState, Submission, SubmissionState
 from datasets.scanning import findings_quote
@@ -60,7 +59,7 @@ class SubmissionCreateView(EditableDatasetMixin, FormView):
             files=files,
             total_bytes=sum(f.size for f in files),
             next_version=(dataset.latest_version or 0) + 1,
-            metadata_json=metadata_json(shown_metadata(dataset_kaggle_metadata(dataset))),
+            metadata_json=metadata_json(dataset_kaggle_metadata(dataset)),
             # Warned before review, not after: publishing it would change nothing on Kaggle.
             unchanged_since=unchanged_since_published(dataset),
         )
@@ -133,7 +132,7 @@ def review_context(request, submission: Submission, **forms) -> dict:
             for name in SNAPSHOT_FIELDS
             if name != "description"
         ],
-        "metadata_json": metadata_json(shown_metadata(kaggle_metadata(snapshot, submission.files))),
+        "metadata_json": metadata_json(kaggle_metadata(snapshot, submission.files)),
         "diff": submission_diff(submission),
         "previous": previous_review(submission),
         "changed_files": (

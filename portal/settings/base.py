@@ -235,8 +235,9 @@ KAGGLE_SANDBOX_PORT = None
 KAGGLE_SANDBOX_URL = env_str("WHARF_KAGGLE_SANDBOX_URL", "")
 
 # --- publishing (datasets/kaggle/, datasets/publishing.py) ---
-# A Kaggle call (one client process) that shows no sign of life for this long is killed
-# and counted as a transient failure; the client itself has no timeouts.
+# A Kaggle call that shows no sign of life for this long gets its client process killed
+# (with any call beside it) and counts as a transient failure; the client itself has no
+# timeouts.
 KAGGLE_STALL_TIMEOUT = env_int("WHARF_KAGGLE_STALL_TIMEOUT", 300)
 # Transient failures (429, 5xx, timeouts, dropped connections) are retried this many
 # times per phase, with exponential backoff from KAGGLE_RETRY_BASE seconds (+ jitter).

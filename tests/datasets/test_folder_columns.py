@@ -9,7 +9,12 @@ import pytest
 from django.urls import reverse
 
 from datasets import kaggle, reconcile
-from datasets.metadata import kaggle_metadata, member_resources, update_after_every_version
+from datasets.metadata import (
+    FOLDER_CONTENTS,
+    kaggle_metadata,
+    member_resources,
+    update_after_every_version,
+)
 from datasets.models import DatasetFile, Event, JobPlan, JobState
 from datasets.services import files as files_service
 from datasets.services.errors import ServiceError
@@ -41,6 +46,7 @@ SNAPSHOT = {
     "license": "CC-BY-4.0",
     "is_private": True,
     "folder_packaging": "tar",
+    FOLDER_CONTENTS: True,
 }
 COLUMNS = [
     {"name": "site", "type": "string", "inferred_type": "string", "description": "Buoy"},
@@ -73,12 +79,27 @@ def test_each_described_table_of_a_folder_gets_a_resource_under_its_unpacked_nam
 
 
 def test_only_a_folder_with_described_tables_needs_the_update_after_every_version():
-    assert update_after_every_version([FOLDER])
-    assert not update_after_every_version([{**FOLDER, "entry_columns": {"raw/a.csv": []}}])
-    assert not update_after_every_version([{"path": "a.csv", "kind": "file", "columns": COLUMNS}])
-    assert (
-        member_resources({"path": "a.csv", "kind": "file", "entry_columns": {"x": COLUMNS}}) == []
-    )
+    assert update_after_every_version(SNAPSHOT, [FOLDER])
+    no_columns = {**FOLDER, "entry_columns": {"raw/a.csv": []}}
+    assert not update_after_every_version(SNAPSHOT, [no_columns])
+    plain = {"path": "a.csv", "kind": "file", "columns": COLUMNS}
+    assert not update_after_every_version(SNAPSHOT, [plain])
+    odd = {"path": "a.csv", "kind": "file", "entry_columns": {"x": COLUMNS}}
+    assert member_resources(odd, SNAPSHOT) == []
+
+
+def test_a_version_approved_before_folder_contents_were_described_keeps_what_was_approved():
+    """A snapshot frozen by an older Wharf: its reviewer approved metadata without the
+    tables' resources and without the Folders section. Re-publishing it sends that, and
+    its read-back expects that: no false "Kaggle was edited" for it."""
+    older = {k: v for k, v in SNAPSHOT.items() if k != FOLDER_CONTENTS}
+    folder = {**FOLDER, "description": "One file per buoy."}
+    metadata = kaggle_metadata({**older, "description": "Counts."}, [folder])
+    assert [r["path"] for r in metadata["resources"]] == ["survey.tar"]
+    assert metadata["description"] == "Counts."
+    assert not update_after_every_version(older, [folder])
+    now = kaggle_metadata({**SNAPSHOT, "description": "Counts."}, [folder])
+    assert len(now["resources"]) > 1 and "## Folders" in now["description"]
 
 
 def read(resources, names) -> dict:

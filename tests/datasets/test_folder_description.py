@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from datasets import kaggle
-from datasets.metadata import FOLDERS_HEADING, kaggle_metadata
+from datasets.metadata import FOLDER_CONTENTS, FOLDERS_HEADING, kaggle_metadata
 from datasets.models import DatasetFile, JobState
 from datasets.services import files as files_service
 from tests.builders import PublishingTeam, Team, finished
@@ -30,6 +30,7 @@ def snapshot(**fields) -> dict:
         "is_private": True,
         "folder_packaging": "zip",
         "description": "Readings from buoys.",
+        FOLDER_CONTENTS: True,
         **fields,
     }
 

@@ -8,6 +8,7 @@ from datasets.forms import DatasetForm
 from datasets.metadata import (
     API_FIELDS,
     EDITABLE_FIELDS,
+    FOLDER_CONTENTS,
     METADATA_FIELDS,
     PUBLIC_FIELDS,
     SNAPSHOT_FIELDS,
@@ -53,7 +54,8 @@ def test_the_api_accepts_every_editable_field_and_shows_every_public_one():
 def test_the_snapshot_freezes_every_snapshot_field(team):
     dataset = team.dataset()
     snapshot = dataset_snapshot(dataset)
-    assert set(snapshot) == set(SNAPSHOT_FIELDS)
+    # Every metadata field, and the mark of how Kaggle is told about folder contents.
+    assert set(snapshot) == {*SNAPSHOT_FIELDS, FOLDER_CONTENTS}
     assert snapshot["subtitle"] == "Daily sea surface readings from buoys"
 
 
