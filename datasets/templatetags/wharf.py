@@ -41,3 +41,10 @@ def status_colour(state):
 def status_badge(status, label):
     """A status badge; a tag rather than an include because lists render one per row."""
     return format_html('<span class="badge text-bg-{}">{}</span>', status_colour(status), label)
+
+
+@register.filter
+def checks_passed(files) -> list:
+    """The data-check reports (services.data_checks) of files checked without an error:
+    the review page lists them folded, after the files that need a look."""
+    return [f for f in files or () if f.get("valid") and not f.get("skipped")]

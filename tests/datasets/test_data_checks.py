@@ -150,3 +150,25 @@ def test_budgeted_reading_never_goes_past_the_budget_and_the_line(tmp_path):
     path.write_bytes(b"a,b\n" + b"1,2\n" * 1000)
     report = tabular.validate_table(path, "csv", [], budget=10)
     assert report["truncated"] and report["bytes_checked"] == 12 and report["rows"] == 2
+
+
+def test_the_review_page_folds_the_files_without_errors_under_the_ones_that_need_a_look(
+    team, client
+):
+    """A folder of many tables: the one with errors is a row of its own; the others are
+    one folded line ("12 files with no errors") that still names each of them."""
+    folder = team.storage / "survey"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"part{i:02}.csv").write_bytes(GOOD)
+    (folder / "part99.csv").write_bytes(BAD)
+    dataset = team.dataset()
+    team.add_storage(dataset, "survey")
+    submission = team.submit(dataset)
+    client.force_login(team.grace)
+    page = client.get(reverse("datasets:review", args=[submission.pk])).content.decode()
+    checks = page[page.index('id="data-checks"') :]
+    assert checks.index("survey/part99.csv") < checks.index("12 files with no errors")
+    assert "<details>" in checks  # folded: more than ten
+    assert all(f"survey/part{i:02}.csv" in checks for i in range(12))
+    assert checks.count('class="table-warning"') == 1
