@@ -64,6 +64,16 @@ def readonly_reason(dataset: Dataset) -> str:
     return ""
 
 
+def back_if_readonly(request, dataset: Dataset):
+    """For pages that change a dataset: None when it can be changed, else a redirect to
+    its page with the reason as a message."""
+    reason = readonly_reason(dataset)
+    if not reason:
+        return None
+    messages.warning(request, reason)
+    return redirect("datasets:dataset_detail", dataset.pk)
+
+
 def metadata_json(metadata: dict) -> str:
     """kaggle_metadata as pages show and download it (shown_metadata)."""
     return json.dumps(shown_metadata(metadata), indent=2, ensure_ascii=False)
@@ -307,11 +317,7 @@ class DatasetCreateView(DatasetFormMixin, FormView):
 
 class DatasetUpdateView(DatasetChildMixin, DatasetFormMixin, FormView):
     def check_access(self):
-        reason = readonly_reason(self.get_dataset())
-        if reason:
-            messages.warning(self.request, reason)
-            return redirect("datasets:dataset_detail", self.get_dataset().pk)
-        return None
+        return back_if_readonly(self.request, self.get_dataset())
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()

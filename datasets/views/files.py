@@ -21,7 +21,7 @@ from datasets.models import DatasetFile
 from datasets.services.errors import ServiceError
 from datasets.services.files import file_add_storage, file_add_upload, file_remove, file_update
 
-from .datasets import readonly_reason
+from .datasets import back_if_readonly, readonly_reason
 from .mixins import (
     DatasetChildMixin,
     LabScopedMixin,
@@ -55,12 +55,9 @@ class EditableDatasetMixin(DatasetChildMixin):
 
     def check_access(self):
         reason = readonly_reason(self.get_dataset())
-        if not reason:
-            return None
-        if self.request.headers.get("Accept", "").startswith("application/json"):
+        if reason and self.request.headers.get("Accept", "").startswith("application/json"):
             return JsonResponse({"ok": False, "added": [], "errors": [reason]}, status=409)
-        messages.warning(self.request, reason)
-        return redirect("datasets:dataset_detail", self.get_dataset().pk)
+        return back_if_readonly(self.request, self.get_dataset())
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -241,11 +238,7 @@ class FileEditView(FileScopedMixin, FormView):
 
     def check_access(self):
         self.object = self.get_object()
-        reason = readonly_reason(self.object.dataset)
-        if reason:
-            messages.warning(self.request, reason)
-            return redirect("datasets:dataset_detail", self.object.dataset_id)
-        return None
+        return back_if_readonly(self.request, self.object.dataset)
 
     def get_initial(self):
         return {
@@ -287,11 +280,7 @@ class FileEntryColumnsView(FileScopedMixin, FormView):
         self.entry = self.request.GET.get("entry", "")
         if not (self.object.entry_columns or {}).get(self.entry):
             raise Http404("No table with columns at that path in this folder.")
-        reason = readonly_reason(self.object.dataset)
-        if reason:
-            messages.warning(self.request, reason)
-            return redirect("datasets:dataset_detail", self.object.dataset_id)
-        return None
+        return back_if_readonly(self.request, self.object.dataset)
 
     def get_initial(self):
         return {"columns": self.object.entry_columns[self.entry]}
