@@ -299,7 +299,13 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
 
     folder = workdir / "files"
     held = None if last is None or job.force else last.manifest
+
+    def look():  # what Kaggle has now: see below
+        return _with_retries(job, pulse, lambda: kaggle.dataset_state(client, ref))
+
     with Transfer(job, pulse, client, folder, held) as transfer:
+        # A version is sure to be asked for: the look runs beside the first upload.
+        looked = transfer.beside(look) if held is None else None
         manifest = transfer.stage_all()
         pulse.check()
         plan = JobPlan.VERSION
@@ -322,11 +328,13 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total, plan=plan)
         transfer.job = job
         files = transfer.finish(manifest)
+        state = transfer.wait_for(looked) if looked else None
     pulse.check()
 
     # Look before asking (as the client's own create does): what Kaggle has now tells a
     # later attempt, or a refusal, whether our request took effect.
-    state = _with_retries(job, pulse, lambda: kaggle.dataset_state(client, ref))
+    if state is None:
+        state = look()
     first = not state["exists"]
     if first and dataset.latest_version:
         raise kaggle.KaggleError(
@@ -378,6 +386,7 @@ class Transfer:
         self._futures: dict[str, Future] = {}
         self._waiting: list[dict] = []
         self._sent: dict[str, int] = {}
+        self._sources: dict[str, staging.SourceIdentity] = {}  # files sent from storage
         self._counting = False  # the job shows upload progress once staging is done
         self._account = job.dataset.kaggle_account_id  # sessions belong to one account
         self.sessions = self._load_sessions()
@@ -409,9 +418,11 @@ class Transfer:
             self._raise_failure()  # an upload failed: that is why staging stopped
             raise
 
-    def _staged(self, entry: dict) -> None:
+    def _staged(self, entry: dict, source: staging.SourceIdentity | None = None) -> None:
         self._raise_failure()
         self._waiting.append(entry)
+        if source is not None:
+            self._sources[entry["path"]] = source
         if self._held is not None and (entry["path"], entry["size"], entry["sha256"]) in self._held:
             return
         self._held = None
@@ -428,21 +439,31 @@ class Transfer:
         with self._lock:
             self._counting = True
             self.pulse.set_count(sum(self._sent.values()))
-        files = []
-        for entry in manifest:
-            future = self._futures[entry["path"]]
-            while True:
-                try:
-                    token = future.result(timeout=0.25)
-                    break
-                except FutureTimeout:
-                    self.pulse.check()
-                except BaseException:
-                    self._abort.set()
-                    self._raise_failure()
-                    raise
-            files.append({"name": entry["path"], "token": token})
-        return files
+        return [{"name": entry["path"], "token": self.wait_for(self._futures[entry["path"]])}
+                for entry in manifest]  # fmt: skip
+
+    def wait_for(self, future: Future):
+        """A result from the pool, checking the job twice a second meanwhile."""
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except FutureTimeout:
+                self.pulse.check()
+            except BaseException:
+                self._abort.set()
+                self._raise_failure()
+                raise
+
+    def beside(self, call) -> Future:
+        """Runs a call that moves no file in the pool, beside the uploads."""
+
+        def run():
+            try:
+                return call()
+            finally:
+                connection.close()
+
+        return self._pool.submit(run)
 
     def _raise_failure(self) -> None:
         if self._error is not None:
@@ -452,6 +473,8 @@ class Transfer:
 
     def _upload_one(self, entry: dict) -> str:
         name, key = entry["path"], f"{entry['path']}:{entry['sha256']}:{entry['size']}"
+        source = self._sources.get(name)
+        origin = _identity(source)
         try:
 
             def upload():
@@ -459,9 +482,12 @@ class Transfer:
                 return kaggle.dataset_upload_file(
                     self.client, self.folder / name,
                     on_progress=lambda n: self._progress(name, n),
-                    should_stop=self.should_stop, session=self._session(key),
-                    on_session=lambda session: self._keep(key, session),
+                    should_stop=self.should_stop, session=self._session(entry, key, origin),
+                    on_session=lambda session: self._keep(key, {**session, "source": origin}),
                     on_expired=lambda: self._expired(entry, key),
+                    on_sent=None if source is None else (
+                        lambda sent: self._check_sent(entry, key, source, sent)
+                    ),
                 )  # fmt: skip
 
             token = _with_retries(self.job, self.pulse, upload)
@@ -501,9 +527,42 @@ class Transfer:
             sessions.update(found or {})
         return {k: v for k, v in sessions.items() if v.get("account") == self._account}
 
-    def _session(self, key: str) -> dict | None:
+    def _session(self, entry: dict, key: str, origin: list | None) -> dict | None:
+        """The session to resume. One begun on a file sent from storage holds bytes read
+        from that file: it is resumed only while the file is the very same, unwritten
+        since (device, inode, size, mtime, ctime); else it is dropped and the file sent
+        afresh, with a history line."""
         with self._lock:
-            return self.sessions.get(key)
+            session = self.sessions.get(key)
+            if not (session and session.get("source") and session["source"] != origin):
+                return session
+            self.sessions.pop(key)
+            jobs.job_upload_sessions_save(self.job, dict(self.sessions))
+        jobs.job_upload_restarted(
+            self.job, name=entry["path"], size=entry["size"],
+            reason="The file on lab storage was written to or replaced since its earlier "
+            "upload began, so what Kaggle holds of it cannot be trusted; it is sent again "
+            "from its first byte.",
+        )  # fmt: skip
+        return None
+
+    def _check_sent(self, entry: dict, key: str, source, sent) -> None:
+        """A file sent from storage: what the client read and sent must be the approved
+        bytes, from the file staging opened, unwritten since. Else its blob is dropped
+        (Kaggle discards it; no request names it) and the job fails."""
+        if sent is not None and sent.sha256 == entry["sha256"] and _identity(source) == [
+            sent.device, sent.inode, sent.size, sent.mtime_ns, sent.ctime_ns
+        ]:  # fmt: skip
+            return
+        with self._lock:
+            self.sessions.pop(key, None)
+            jobs.job_upload_sessions_save(self.job, dict(self.sessions))
+        raise staging.StagingError(
+            "source_changed",
+            f"{entry['path']} changed on lab storage while Wharf sent it to Kaggle, so "
+            "what was sent is not what was approved; nothing was published. Submit the "
+            "dataset again once the file is complete.",
+        )
 
     def _keep(self, key: str, session: dict) -> None:
         with self._lock:
@@ -522,6 +581,12 @@ class Transfer:
             reason="Kaggle no longer holds the earlier upload (its session expired); the "
             "file is sent again from its first byte.",
         )  # fmt: skip
+
+
+def _identity(source: staging.SourceIdentity | None) -> list | None:
+    if source is None:
+        return None
+    return [source.device, source.inode, source.size, source.mtime_ns, source.ctime_ns]
 
 
 def _request(job, pulse, client, ref, metadata, files, *, first: bool) -> dict:
@@ -650,6 +715,12 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse, *, on_staged=None,
     for entry in submission.files:
         source, root = _source_of(entry, lab_id=job.dataset.lab_id)
         upload = entry.get("origin") != "storage" and entry["kind"] == "file"
+        # A storage file frozen with its sha256 is sent from storage and checked by what
+        # was sent (unless settings ask for a copy).
+        direct = (
+            not upload and entry["kind"] == "file" and bool(entry.get("sha256"))
+            and not settings.STAGING_COPY_STORAGE_FILES
+        )  # fmt: skip
         item = staging.StageItem(
             name=published_name(entry, packaging),
             source=source,
@@ -657,7 +728,8 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse, *, on_staged=None,
             expected_size=entry["size"],
             # Browser uploads are immutable (never rewritten in place): linked, not copied.
             link=upload,
-            sha256=(entry.get("sha256") or None) if upload else None,
+            sha256=(entry.get("sha256") or None) if upload or direct else None,
+            direct=direct,
         )
         staged = staging.stage(
             [item], folder, packaging=packaging, root=root, progress=pulse.add,
@@ -678,7 +750,7 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse, *, on_staged=None,
         for m in staged:
             manifest.append({"path": m.name, "size": m.size, "sha256": m.sha256})
             if on_staged is not None:
-                on_staged(manifest[-1])
+                on_staged(manifest[-1], m.source)
         pulse.check()
     return manifest
 

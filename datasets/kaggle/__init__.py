@@ -7,6 +7,7 @@ child serves all the job's calls, or bare `Credentials` for a call in a child of
 own. Retrying transient errors is the caller's choice (datasets.publishing)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +31,7 @@ __all__ = [
     "Credentials",
     "KaggleError",
     "OperationStopped",
+    "SentBytes",
     "credentials_for",
     "dataset_create",
     "dataset_delete",
@@ -43,6 +45,19 @@ __all__ = [
     "prewarm",
     "test_connection",
 ]
+
+
+@dataclass(frozen=True)
+class SentBytes:
+    """What one upload sent, hashed by the client process as the client read it: the
+    sha256 of the whole file, and the identity of the file it read taken at its end."""
+
+    sha256: str
+    size: int
+    device: int
+    inode: int
+    mtime_ns: int
+    ctime_ns: int
 
 
 def _quick(limit: float = 60) -> float:
@@ -123,10 +138,16 @@ def dataset_upload_file(
     session: dict | None = None,
     on_session: Callable[[dict], None] | None = None,
     on_expired: Callable[[], None] | None = None,
+    on_sent: Callable[[SentBytes | None], None] | None = None,
 ) -> str:
     """Uploads one staged file (StartBlobUpload + the client's resumable PUT) and returns
     its upload token. Nothing exists on Kaggle until a create/version names the token,
     so stopping here (should_stop) leaves nothing behind.
+
+    With `on_sent`, the client process also hashes the bytes as the client reads them
+    to send them, and hands the result to `on_sent` before the token is returned (None:
+    the file changed size while it was read): a file sent straight from lab storage is
+    checked by what was sent.
 
     `session` is one an earlier call reported through `on_session` (for the same bytes,
     same account): the upload resumes it, on any machine, from the bytes Kaggle holds,
@@ -139,10 +160,13 @@ def dataset_upload_file(
         elif item.get("expired") and on_expired:
             on_expired()
 
-    request = {"op": "upload", "path": str(path), "session": session}
+    request = {"op": "upload", "path": str(path), "session": session,
+               "hash_sent": on_sent is not None}  # fmt: skip
     result = _call(
         client, request, on_progress=on_progress, should_stop=should_stop, on_event=event
     )
+    if on_sent is not None:
+        on_sent(SentBytes(**result["sent"]) if result.get("sent") else None)
     return result["token"]
 
 

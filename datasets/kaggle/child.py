@@ -12,6 +12,7 @@ until stdin closes. Events (progress, session, then one result or error) go out 
 lines tagged with the request's id on the file descriptor named by
 WHARF_KAGGLE_EVENTS_FD, because the client prints to stdout and stderr on its own."""
 
+import hashlib
 import json
 import os
 import sys
@@ -56,6 +57,82 @@ def _install_progress_hook() -> None:
             return super().close()
 
     kaggle_api_extended.tqdm = ReportingTqdm
+
+
+class _SentHash:
+    """The sha256 of the bytes one upload sent, as the client read them from the file.
+    Bytes before the first read (a resumed upload's start) and after a rewind (urllib3
+    re-sending a body) are hashed again from the file itself, so the digest always
+    covers the file from its first byte to where the client got. At the end of the file
+    its identity (device, inode, size, mtime, ctime) is taken: any write to it since it
+    was staged shows there."""
+
+    def __init__(self, fd: int):
+        self.fd, self.digest, self.count, self.end = fd, hashlib.sha256(), 0, None
+
+    def before_read(self, position: int) -> None:
+        if position == self.count:
+            return
+        self.digest, self.count = hashlib.sha256(), 0
+        while self.count < position:
+            chunk = os.pread(self.fd, min(1 << 20, position - self.count), self.count)
+            if not chunk:
+                break
+            self.digest.update(chunk)
+            self.count += len(chunk)
+
+    def read(self, data: bytes) -> None:
+        if data:
+            self.digest.update(data)
+            self.count += len(data)
+        else:
+            self.end = os.fstat(self.fd)
+
+    def result(self) -> dict | None:
+        if self.end is None or self.count != self.end.st_size:
+            return None
+        st = self.end
+        return {"sha256": self.digest.hexdigest(), "size": self.count, "device": st.st_dev,
+                "inode": st.st_ino, "mtime_ns": st.st_mtime_ns,
+                "ctime_ns": st.st_ctime_ns}  # fmt: skip
+
+
+def _install_sent_hash_hook() -> None:
+    # The client's resumable PUT reads the file through its module-level
+    # TqdmBufferedReader. An upload asked to hash what it sends (`hash_sent`: a file
+    # sent straight from lab storage, never copied) swaps in a reader that also hashes
+    # every byte it hands to the connection.
+    from kaggle.api import kaggle_api_extended
+
+    class HashingReader(kaggle_api_extended.TqdmBufferedReader):
+        def __init__(self, raw, progress_bar):
+            super().__init__(raw, progress_bar)
+            readers = getattr(_current, "sent_hashes", None)
+            self._sent = _SentHash(raw.fileno()) if readers is not None else None
+            if self._sent is not None:
+                readers.append(self._sent)
+
+        def read(self, *args, **kwargs):
+            if self._sent is None:
+                return super().read(*args, **kwargs)
+            self._sent.before_read(self.tell())
+            buf = super().read(*args, **kwargs)
+            self._sent.read(buf)
+            return buf
+
+    kaggle_api_extended.TqdmBufferedReader = HashingReader
+
+
+def _hash_file(path: str) -> dict | None:
+    """The whole file, read now: for an upload Kaggle already held in full (a finished
+    session reused), where no byte went through the reader."""
+    with open(path, "rb") as fh:
+        sent = _SentHash(fh.fileno())
+        while True:
+            chunk = fh.read(1 << 20)
+            sent.read(chunk)
+            if not chunk:
+                return sent.result()
 
 
 def _api():
@@ -107,7 +184,11 @@ def op_upload(api, request) -> dict:
     and the client resumes it: a `bytes */N` probe, 308 + Range, the rest of the bytes; a
     finished one answers 200 and its token is reused without a byte sent. Each new session
     is reported (`session` event) the moment Kaggle grants it, and an expired one
-    (`expired` event, Kaggle answered 404) before the client starts afresh."""
+    (`expired` event, Kaggle answered 404) before the client starts afresh.
+
+    `hash_sent`: the result also carries `sent`, the sha256 of the file as the client
+    read it to send it, with the identity of the file it read (device, inode, size,
+    mtime, ctime) taken at its end."""
     from kaggle.api.kaggle_api_extended import (
         ApiBlobType,
         ApiStartBlobUploadResponse,
@@ -144,11 +225,18 @@ def op_upload(api, request) -> dict:
             upload.upload_initiated, upload.upload_expired = upload_initiated, upload_expired
             return upload
 
-    with JobUploadContext() as context:
-        token = api._upload_blob(request["path"], True, ApiBlobType.DATASET, context)
+    readers = _current.sent_hashes = [] if request.get("hash_sent") else None
+    try:
+        with JobUploadContext() as context:
+            token = api._upload_blob(request["path"], True, ApiBlobType.DATASET, context)
+    finally:
+        _current.sent_hashes = None
     if not token:
         raise ValueError("Upload unsuccessful: " + os.path.basename(request["path"]))
-    return {"token": token}
+    if readers is None:
+        return {"token": token}
+    sent = readers[-1].result() if readers else None
+    return {"token": token, "sent": sent or _hash_file(request["path"])}
 
 
 def _new_files(api, files: list[dict], resources: list[dict]) -> list:
@@ -242,18 +330,27 @@ def op_update_metadata(api, request) -> dict:
 def op_read(api, request) -> dict:
     """Everything Wharf compares after a publish: status, version, every file (all pages)
     and the metadata as Kaggle holds it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from kaggle.api.kaggle_api_extended import ApiGetDatasetMetadataRequest
 
-    state = op_status(api, request)
-    if not state["exists"]:
-        return {"exists": False, "status": "", "current_version_number": None, "files": [],
-                "metadata": {}, "url": ""}  # fmt: skip
-    files = _all_files(api, request)["files"]
     owner_slug, dataset_slug = request["ref"].split("/")[:2]
     metadata_request = ApiGetDatasetMetadataRequest()
     metadata_request.owner_slug, metadata_request.dataset_slug = owner_slug, dataset_slug
-    with api.build_kaggle_client() as client:
-        answer = client.datasets.dataset_api_client.get_dataset_metadata(metadata_request)
+
+    def get_metadata():
+        with api.build_kaggle_client() as client:
+            return client.datasets.dataset_api_client.get_dataset_metadata(metadata_request)
+
+    # Three reads, asked side by side (a job's read-back is on its critical path).
+    with ThreadPoolExecutor(3) as pool:
+        asked = [pool.submit(op_status, api, request), pool.submit(_all_files, api, request),
+                 pool.submit(get_metadata)]  # fmt: skip
+    state = asked[0].result()
+    if not state["exists"]:
+        return {"exists": False, "status": "", "current_version_number": None, "files": [],
+                "metadata": {}, "url": ""}  # fmt: skip
+    files, answer = asked[1].result()["files"], asked[2].result()
     if answer.error_message:
         raise ValueError(answer.error_message)
     info = answer.info.to_dict() if answer.info else {}
@@ -379,6 +476,7 @@ def main() -> int:
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin until it exits
     _name(SPARE_NAME)
     _install_progress_hook()
+    _install_sent_hash_hook()
     _preload()
     first = requests_in.readline()
     if not first:

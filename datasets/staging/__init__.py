@@ -29,6 +29,7 @@ from .model import (  # noqa: F401 - the package's API
     CHUNK_SIZE,
     METADATA_NAME,
     ManifestEntry,
+    SourceIdentity,
     StageItem,
     StagingCancelled,
     StagingError,
@@ -80,7 +81,9 @@ def stage(
     manifest = []
     for item, name in zip(items, names, strict=True):
         ticker.check_stop(force=True)
-        if item.kind == "file" and item.link:
+        if item.kind == "file" and item.direct and item.sha256:
+            entry = _refer_file(item, name, dest, root, ticker)
+        elif item.kind == "file" and item.link:
             entry = _link_file(item, name, dest, root, ticker, fsync)
         elif item.kind == "file":
             entry = _stage_file(item, name, dest, root, ticker, fsync)
@@ -168,6 +171,33 @@ def _link_file(item, name, dest, root, ticker, fsync) -> ManifestEntry:
     finally:
         os.close(fd)
     return ManifestEntry(name=name, size=done, sha256=digest)
+
+
+def _refer_file(item, name, dest, root, ticker) -> ManifestEntry:
+    """A file sent from where it is: opened now as any source (inside the root, no link
+    followed), then the staging folder gets a symlink under the published name to the
+    file that was opened. Nothing is read or written here; the upload reads the file
+    and hashes what it sends, and that must be `item.sha256` from this very inode."""
+    fd = _open_source(item, root, directory=False)
+    try:
+        st = os.fstat(fd)
+        _check_expected(item, st.st_size, st.st_mtime_ns)
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = os.path.realpath(item.source)
+    finally:
+        os.close(fd)
+    tmp = Path(dest) / _temp_name(name)
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, Path(dest) / name)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    ticker.advance(st.st_size)
+    return ManifestEntry(name=name, size=st.st_size, sha256=item.sha256,
+                         source=SourceIdentity.of(st))  # fmt: skip
 
 
 _LINK_REFUSED = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOENT, errno.EACCES)

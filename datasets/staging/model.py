@@ -89,6 +89,23 @@ class StageItem:
     # `sha256`, when known from its arrival, is trusted; else it is hashed by one read.
     link: bool = False
     sha256: str | None = None
+    # A file with a known `sha256` sent straight from where it is, not copied: staging
+    # gives it a symlink under its published name, and the upload must prove it sent
+    # exactly these bytes (ManifestEntry.source says which file that is).
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> SourceIdentity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass
@@ -98,6 +115,9 @@ class ManifestEntry:
     sha256: str
     # Folder members left out of the archive (symlinks, devices, FIFOs), for the job log.
     skipped: tuple[str, ...] = field(default=())
+    # A direct item: the file staging opened (device, inode, size, mtime_ns, ctime_ns),
+    # what its upload must have read. `sha256` is then the one it must have sent.
+    source: SourceIdentity | None = None
 
     def to_dict(self) -> dict:
         data = {"name": self.name, "size": self.size, "sha256": self.sha256}

@@ -263,6 +263,11 @@ JOB_QUEUED_STALE_AFTER = env_int("WHARF_JOB_QUEUED_STALE_AFTER", 120)
 JOB_MAX_ATTEMPTS = env_int("WHARF_JOB_MAX_ATTEMPTS", 3)
 # Staging folders of published jobs are kept this many hours (0: removed at once).
 STAGING_RETENTION_HOURS = env_int("WHARF_STAGING_RETENTION_HOURS", 0)
+# Storage files are sent to Kaggle from lab storage, hashed as they are sent (the bytes
+# sent must be those approved), not copied first. True copies each one into staging
+# (a snapshot in seconds): for storage whose files are rewritten while a long upload
+# would run, or too slow to read while uploading.
+STAGING_COPY_STORAGE_FILES = env_bool("WHARF_STAGING_COPY_STORAGE_FILES", False)
 
 # Fernet keys for secrets at rest, newest first (see datasets/crypto.py).
 CREDENTIALS_KEYS = env_list("WHARF_CREDENTIALS_KEY", [])

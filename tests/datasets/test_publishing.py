@@ -258,7 +258,10 @@ class StillPulse:
 
 
 @pytest.mark.parametrize("same_content", [True, False])
-def test_staging_compares_content_with_the_frozen_sha256(tmp_path, same_content):
+def test_staging_compares_content_with_the_frozen_sha256(tmp_path, settings, same_content):
+    """Storage files copied into staging (WHARF_STAGING_COPY_STORAGE_FILES) are compared
+    when copied; sent from storage, when sent (tests/faults/test_sent_from_storage.py)."""
+    settings.STAGING_COPY_STORAGE_FILES = True
     team = Team(tmp_path / "storage")
     dataset = team.dataset(slug="same-size-same-mtime")
     target = team.storage / "stations.csv"
@@ -312,13 +315,26 @@ def test_staged_files_upload_side_by_side_then_one_version_names_them(team, kagg
     assert set(kaggle_files(team, dataset.ref)) == {"part-0.bin", "part-1.bin", "part-2.bin"}
 
 
-@pytest.mark.parametrize("expired", [False, True], ids=["resumed", "expired"])
+@pytest.mark.parametrize(
+    "origin,afresh",
+    [("upload", None), ("upload", "expired"), ("storage", None), ("storage", "written")],
+    ids=["resumed", "expired", "resumed-from-storage", "storage-file-written-since"],
+)
 def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
-    team, kaggle_sandbox, celery_worker, expired
+    team, kaggle_sandbox, celery_worker, origin, afresh
 ):
+    """A browser upload (staged by hard link) or a storage file (sent from storage)
+    resumes from the bytes Kaggle holds. A storage file written to since (here only its
+    permissions: its ctime moves, its bytes do not) is never resumed: what Kaggle holds
+    of it was read before, so it is sent again whole."""
     size = 16 * 1024 * 1024  # well beyond what socket buffers hold on the way
-    dataset = team.dataset(slug=f"resumed-upload-{int(expired)}")
-    team.upload(dataset, "big.bin", os.urandom(size))
+    expired = afresh == "expired"
+    dataset = team.dataset(slug=f"resumed-upload-{origin}-{afresh}")
+    if origin == "upload":
+        team.upload(dataset, "big.bin", os.urandom(size))
+    else:
+        (team.storage / "big.bin").write_bytes(os.urandom(size))
+        team.add_storage(dataset, "big.bin")
     kaggle_sandbox.set_upload_bandwidth(2 * 1024 * 1024)
     try:
         job = team.approve(team.submit(dataset))
@@ -338,6 +354,8 @@ def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
     assert key.endswith(f":{size}")
     if expired:
         assert kaggle_sandbox.expire_uploads() >= 1
+    if afresh == "written":
+        os.chmod(team.storage / "big.bin", 0o640)
     time.sleep(5)
     wait_until(lambda: jobs.jobs_sweep()["requeued"] or None, timeout=30, interval=1)
     job = finished(job, timeout=90)
@@ -346,7 +364,7 @@ def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
     after = [r for r in kaggle_sandbox.request_log() if r["time"] > killed_at]
     sends = [r for r in after if r.get("method") == "PUT" and r.get("content_length")]
     assert len(sends) == 1
-    if expired:
+    if afresh:
         assert sends[0]["content_length"] == size and not sends[0].get("content_range")
         assert "job.upload.restarted" in actions(job)
     else:
@@ -354,5 +372,5 @@ def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
         start = int(sends[0]["content_range"].split()[1].split("-")[0])
         assert 0 < start < size and sends[0]["content_length"] == size - start
         assert "job.upload.restarted" not in actions(job)
-    assert sum("StartBlobUpload" in str(r) for r in after) == (1 if expired else 0)
+    assert sum("StartBlobUpload" in str(r) for r in after) == (1 if afresh else 0)
     assert kaggle_files(team, dataset.ref) == {"big.bin": size}

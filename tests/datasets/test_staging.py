@@ -605,3 +605,56 @@ def test_a_linked_upload_of_another_size_than_approved_is_refused(tmp_path):
         staging.stage([item], tmp_path / "out", packaging="zip")
     assert caught.value.code == "source_changed"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- storage files sent from storage: staged by symlink, nothing read -------------------
+
+
+def test_a_direct_file_is_staged_as_a_symlink_under_its_published_name(tmp_path):
+    root = tmp_path / "storage"
+    (root / "runs").mkdir(parents=True)
+    source = root / "runs" / "raw-2026.csv"
+    source.write_bytes(csv_bytes(300_000))
+    known = sha256(source)
+    item = StageItem("readings.csv", source, "file", expected_size=source.stat().st_size,
+                     sha256=known, direct=True)  # fmt: skip
+    seen = []
+    [entry] = staging.stage([item], tmp_path / "out", packaging="zip", root=root,
+                            progress=seen.append)  # fmt: skip
+    staged = tmp_path / "out" / "readings.csv"
+    assert staged.is_symlink() and os.path.samefile(staged, source)
+    assert (entry.name, entry.size, entry.sha256) == ("readings.csv", source.stat().st_size, known)
+    st = source.stat()
+    assert entry.source == staging.SourceIdentity(st.st_dev, st.st_ino, st.st_size,
+                                                  st.st_mtime_ns, st.st_ctime_ns)  # fmt: skip
+    assert sum(seen) == st.st_size  # counted as staged at once
+    assert "source" not in entry.to_dict()
+
+
+def test_a_direct_file_of_another_size_or_leading_out_of_the_root_is_refused(tmp_path):
+    root = tmp_path / "storage"
+    root.mkdir()
+    source = root / "a.csv"
+    source.write_bytes(csv_bytes(1000))
+    (tmp_path / "secret.csv").write_bytes(b"x")
+    (root / "escape.csv").symlink_to(tmp_path / "secret.csv")
+    for item, code in (
+        (StageItem("a.csv", source, "file", expected_size=5, sha256="0" * 64, direct=True),
+         "source_changed"),
+        (StageItem("e.csv", root / "escape.csv", "file", sha256="0" * 64, direct=True),
+         "unsafe_path"),
+    ):  # fmt: skip
+        with pytest.raises(StagingError) as caught:
+            staging.stage([item], tmp_path / "out", packaging="zip", root=root)
+        assert caught.value.code == code
+        assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_direct_file_without_a_known_hash_is_copied(tmp_path):
+    source = tmp_path / "old.csv"
+    source.write_bytes(csv_bytes(10_000))
+    [entry] = staging.stage([StageItem("old.csv", source, "file", direct=True)],
+                            tmp_path / "out", packaging="zip")  # fmt: skip
+    staged = tmp_path / "out" / "old.csv"
+    assert not staged.is_symlink() and staged.stat().st_ino != source.stat().st_ino
+    assert entry.sha256 == sha256(source) and entry.source is None
