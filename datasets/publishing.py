@@ -479,6 +479,19 @@ class Transfer:
 
             def upload():
                 self._progress(name, None)  # a retried file counts from its start again
+                try:
+                    return send()
+                except kaggle.KaggleError:
+                    if source is not None and not os.path.exists(self.folder / name):
+                        raise staging.StagingError(
+                            "source_missing",
+                            f"{name} was removed from lab storage (or moved) while Wharf "
+                            "sent it to Kaggle; nothing was published. Restore it, or "
+                            "submit the dataset again.",
+                        ) from None
+                    raise
+
+            def send():
                 return kaggle.dataset_upload_file(
                     self.client, self.folder / name,
                     on_progress=lambda n: self._progress(name, n),

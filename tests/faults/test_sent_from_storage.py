@@ -12,7 +12,7 @@ import pytest
 
 from datasets import kaggle, publishing, staging
 from datasets.models import JobState
-from tests.builders import finished, kaggle_files, sandbox_refs
+from tests.builders import actions, finished, kaggle_files, sandbox_refs
 from tests.conftest import wait_until
 from tests.faults.conftest import approve_when_checked
 
@@ -51,38 +51,51 @@ def test_a_storage_file_is_sent_from_storage_unless_settings_ask_for_a_copy(
         assert os.stat(source).st_nlink == 1  # a symlink, never a hard link into storage
 
 
-def test_a_storage_file_written_while_it_is_sent_fails_and_publishes_nothing(
-    team, kaggle_sandbox, own_workers
+@pytest.mark.parametrize("change", ["written", "removed"])
+def test_a_storage_file_changed_while_it_is_sent_fails_and_publishes_nothing(
+    team, kaggle_sandbox, own_workers, change
 ):
     """Rewritten in place, same size, while the upload runs: what was sent is not what was
     approved. The job fails naming the file, nothing is created on Kaggle, and the blob's
-    session is dropped (no later attempt resumes bytes read before the write)."""
+    session is dropped (no later attempt resumes bytes read before the write). Removed
+    while it is sent: the job fails at once as `source_missing` (not a transient client
+    error retried for minutes)."""
     own_workers()
     size = 6 * 1024 * 1024
     source = team.storage / "growing.bin"
     source.write_bytes(os.urandom(size))
-    dataset = team.dataset(slug="written-while-sent")
+    dataset = team.dataset(slug=f"{change}-while-sent")
     team.add_storage(dataset, "growing.bin")
     submission = team.submit(dataset)
     kaggle_sandbox.set_upload_bandwidth(1024 * 1024)
+    if change == "removed":  # the client waits 2 s before it asks again, then sends
+        kaggle_sandbox.inject_fault("StartBlobUpload", "429", retry_after=2)
     try:
         job = approve_when_checked(team, submission)
 
         def sending():
             job.refresh_from_db()
-            return job.state == JobState.UPLOADING and job.bytes_done > 0
+            return job.state == JobState.UPLOADING and (change == "removed" or job.bytes_done)
 
         wait_until(sending, timeout=60, interval=0.02, message="the upload never started")
-        with open(source, "r+b") as fh:  # the tail, which the upload has not read yet
-            fh.seek(size - 16)
-            fh.write(b"written too late")
+        if change == "written":
+            with open(source, "r+b") as fh:  # the tail, which the upload has not read yet
+                fh.seek(size - 16)
+                fh.write(b"written too late")
+        else:
+            source.unlink()
         job = finished(job, timeout=90)
     finally:
         kaggle_sandbox.set_upload_bandwidth(None)
-    assert job.state == JobState.FAILED and job.error_code == "source_changed", job.error_code
+        kaggle_sandbox.clear_faults()
+    code = "source_changed" if change == "written" else "source_missing"
+    assert job.state == JobState.FAILED and job.error_code == code, job.error_code
     assert "growing.bin" in job.error_message and "while Wharf sent it" in job.error_message
     assert sandbox_refs(kaggle_sandbox, dataset.slug) == []
-    assert job.upload_sessions == {}
+    if change == "written":
+        assert job.upload_sessions == {}
+    else:
+        assert "job.retrying" not in actions(job)
 
 
 def test_what_was_sent_is_checked_by_content_as_well_as_by_file(team, kaggle_sandbox):
