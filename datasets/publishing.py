@@ -38,6 +38,7 @@ from datasets.models import JobPlan, JobState, PublishJob
 from datasets.services import jobs
 from datasets.services.errors import Conflict
 from datasets.services.jobs import JobLost
+from datasets.staging import SourceIdentity
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +387,7 @@ class Transfer:
         self._futures: dict[str, Future] = {}
         self._waiting: list[dict] = []
         self._sent: dict[str, int] = {}
-        self._sources: dict[str, staging.SourceIdentity] = {}  # files sent from storage
+        self._sources: dict[str, SourceIdentity] = {}  # files sent from storage
         self._counting = False  # the job shows upload progress once staging is done
         self._account = job.dataset.kaggle_account_id  # sessions belong to one account
         self.sessions = self._load_sessions()
@@ -418,7 +419,7 @@ class Transfer:
             self._raise_failure()  # an upload failed: that is why staging stopped
             raise
 
-    def _staged(self, entry: dict, source: staging.SourceIdentity | None = None) -> None:
+    def _staged(self, entry: dict, source: SourceIdentity | None = None) -> None:
         self._raise_failure()
         self._waiting.append(entry)
         if source is not None:
@@ -474,7 +475,7 @@ class Transfer:
     def _upload_one(self, entry: dict) -> str:
         name, key = entry["path"], f"{entry['path']}:{entry['sha256']}:{entry['size']}"
         source = self._sources.get(name)
-        origin = _identity(source)
+        origin = source.as_list() if source is not None else None
         try:
 
             def upload():
@@ -559,13 +560,14 @@ class Transfer:
         )  # fmt: skip
         return None
 
-    def _check_sent(self, entry: dict, key: str, source, sent) -> None:
+    def _check_sent(self, entry: dict, key: str, source: SourceIdentity,
+                    sent: kaggle.SentBytes | None) -> None:  # fmt: skip
         """A file sent from storage: what the client read and sent must be the approved
         bytes, from the file staging opened, unwritten since. Else its blob is dropped
         (Kaggle discards it; no request names it) and the job fails."""
-        if sent is not None and sent.sha256 == entry["sha256"] and _identity(source) == [
+        if sent is not None and sent.sha256 == entry["sha256"] and source == SourceIdentity(
             sent.device, sent.inode, sent.size, sent.mtime_ns, sent.ctime_ns
-        ]:  # fmt: skip
+        ):  # fmt: skip
             return
         with self._lock:
             self.sessions.pop(key, None)
@@ -594,12 +596,6 @@ class Transfer:
             reason="Kaggle no longer holds the earlier upload (its session expired); the "
             "file is sent again from its first byte.",
         )  # fmt: skip
-
-
-def _identity(source: staging.SourceIdentity | None) -> list | None:
-    if source is None:
-        return None
-    return [source.device, source.inode, source.size, source.mtime_ns, source.ctime_ns]
 
 
 def _request(job, pulse, client, ref, metadata, files, *, first: bool) -> dict:

@@ -107,6 +107,10 @@ class SourceIdentity:
     def of(cls, st: os.stat_result) -> SourceIdentity:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    def as_list(self) -> list[int]:
+        """As kept with an upload session (JSON)."""
+        return [self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns]
+
 
 @dataclass
 class ManifestEntry:
