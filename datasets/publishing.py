@@ -739,7 +739,10 @@ def _stage(job: PublishJob, folder: Path, pulse: Pulse, *, on_staged=None,
             link=upload,
             sha256=(entry.get("sha256") or None) if upload or direct else None,
             direct=direct,
-        )
+            # Sent directly, a file touched since approval is hashed before it is sent.
+            expected_mtime_ns=round(entry["mtime"] * 1e9)
+            if direct and entry.get("mtime") is not None else None,
+        )  # fmt: skip
         staged = staging.stage(
             [item], folder, packaging=packaging, root=root, progress=pulse.add,
             should_stop=should_stop or pulse.should_stop,

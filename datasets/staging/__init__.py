@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +36,14 @@ from .model import (  # noqa: F401 - the package's API
     StagingError,
 )
 from .plumbing import _advise_sequential, _Output, _pump, _temp_name, _Ticker, _unlink_quietly
-from .sources import _check_expected, _check_unchanged, _manifest_key, _open_source, _output_name
+from .sources import (
+    _check_expected,
+    _check_unchanged,
+    _manifest_key,
+    _mtime_differs,
+    _open_source,
+    _output_name,
+)
 
 # --- Public API ------------------------------------------------------------------------
 
@@ -176,12 +184,28 @@ def _link_file(item, name, dest, root, ticker, fsync) -> ManifestEntry:
 def _refer_file(item, name, dest, root, ticker) -> ManifestEntry:
     """A file sent from where it is: opened now as any source (inside the root, no link
     followed), then the staging folder gets a symlink under the published name to the
-    file that was opened. Nothing is read or written here; the upload reads the file
-    and hashes what it sends, and that must be `item.sha256` from this very inode."""
+    file that was opened. Nothing is read or written here (unless its mtime moved since
+    approval: then it is hashed once, here); the upload reads the file and hashes what
+    it sends, and that must be `item.sha256` from this very inode."""
     fd = _open_source(item, root, directory=False)
     try:
         st = os.fstat(fd)
-        _check_expected(item, st.st_size, st.st_mtime_ns)
+        _check_expected(replace(item, expected_mtime_ns=None), st.st_size, st.st_mtime_ns)
+        if item.expected_mtime_ns is not None and _mtime_differs(
+            item.expected_mtime_ns, st.st_mtime_ns
+        ):
+            # Touched since approval: one local read now, not a whole upload, tells
+            # whether its content is still the approved one.
+            digest, done = _hash_fd(fd, ticker)
+            if (digest, done) != (item.sha256, st.st_size):
+                raise StagingError(
+                    "source_changed",
+                    f"{item.name} ({item.source}) changed on lab storage after the version "
+                    "was approved (its content differs); submit it again so the new "
+                    "content is reviewed.",
+                )
+        else:
+            ticker.advance(st.st_size)
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
@@ -195,7 +219,6 @@ def _refer_file(item, name, dest, root, ticker) -> ManifestEntry:
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    ticker.advance(st.st_size)
     return ManifestEntry(name=name, size=st.st_size, sha256=item.sha256,
                          source=SourceIdentity.of(st))  # fmt: skip
 

@@ -257,11 +257,15 @@ class StillPulse:
         pass
 
 
+@pytest.mark.parametrize("copy", [True, False], ids=["copied", "sent-from-storage"])
 @pytest.mark.parametrize("same_content", [True, False])
-def test_staging_compares_content_with_the_frozen_sha256(tmp_path, settings, same_content):
-    """Storage files copied into staging (WHARF_STAGING_COPY_STORAGE_FILES) are compared
-    when copied; sent from storage, when sent (tests/faults/test_sent_from_storage.py)."""
-    settings.STAGING_COPY_STORAGE_FILES = True
+def test_staging_compares_content_with_the_frozen_sha256(tmp_path, settings, same_content,
+                                                          copy):  # fmt: skip
+    """A storage file touched since approval (new mtime) is compared by content before
+    anything is sent: copied into staging (WHARF_STAGING_COPY_STORAGE_FILES), as it is
+    copied; sent from storage, by one read at staging (an untouched one is checked by
+    what is sent: tests/faults/test_sent_from_storage.py)."""
+    settings.STAGING_COPY_STORAGE_FILES = copy
     team = Team(tmp_path / "storage")
     dataset = team.dataset(slug="same-size-same-mtime")
     target = team.storage / "stations.csv"

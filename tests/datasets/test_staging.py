@@ -658,3 +658,26 @@ def test_a_direct_file_without_a_known_hash_is_copied(tmp_path):
     staged = tmp_path / "out" / "old.csv"
     assert not staged.is_symlink() and staged.stat().st_ino != source.stat().st_ino
     assert entry.sha256 == sha256(source) and entry.source is None
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+def test_a_direct_file_touched_since_approval_is_hashed_before_it_is_linked(tmp_path, same_content):
+    source = tmp_path / "a.csv"
+    source.write_bytes(csv_bytes(20_000))
+    known = sha256(source)
+    approved_mtime = source.stat().st_mtime_ns
+    if not same_content:
+        data = bytearray(source.read_bytes())
+        data[-2:] = b"9\n"
+        source.write_bytes(bytes(data))
+    os.utime(source, ns=(approved_mtime, approved_mtime + 5_000_000_000))
+    item = StageItem("a.csv", source, "file", expected_size=source.stat().st_size,
+                     expected_mtime_ns=approved_mtime, sha256=known, direct=True)  # fmt: skip
+    if same_content:
+        [entry] = staging.stage([item], tmp_path / "out", packaging="zip")
+        assert (tmp_path / "out" / "a.csv").is_symlink() and entry.sha256 == known
+        return
+    with pytest.raises(StagingError) as caught:
+        staging.stage([item], tmp_path / "out", packaging="zip")
+    assert caught.value.code == "source_changed" and "a.csv" in caught.value.message
+    assert list((tmp_path / "out").iterdir()) == []
