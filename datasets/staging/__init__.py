@@ -201,7 +201,7 @@ def _refer_file(item, name, dest, root, ticker) -> ManifestEntry:
                 raise StagingError(
                     "source_changed",
                     f"{item.name} ({item.source}) changed on lab storage after the version "
-                    "was approved (its content differs); submit it again so the new "
+                    "was approved (its content differs); submit the dataset again so the new "
                     "content is reviewed.",
                 )
         else:
