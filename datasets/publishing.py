@@ -304,9 +304,17 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
     def look():  # what Kaggle has now: see below
         return _with_retries(job, pulse, lambda: kaggle.dataset_state(client, ref))
 
+    def look_early():  # one try; a failure leaves the look to its place below
+        try:
+            return time.monotonic(), kaggle.dataset_state(client, ref)
+        except kaggle.KaggleError as exc:
+            if exc.transient:  # recorded: it is tried again before the create
+                jobs.job_retrying(job, code=exc.code, message=exc.message, delay=0, attempt=1)
+            return None
+
     with Transfer(job, pulse, client, folder, held) as transfer:
         # A version is sure to be asked for: the look runs beside the first upload.
-        looked = transfer.beside(look) if held is None else None
+        looked = transfer.beside(look_early) if held is None else None
         manifest = transfer.stage_all()
         pulse.check()
         plan = JobPlan.VERSION
@@ -329,13 +337,14 @@ def _publish_with(client, job: PublishJob, pulse: Pulse, workdir: Path) -> None:
         job = jobs.job_staged(job, manifest=manifest, bytes_total=bytes_total, plan=plan)
         transfer.job = job
         files = transfer.finish(manifest)
-        state = transfer.wait_for(looked) if looked else None
+        early = transfer.wait_for(looked) if looked else None
     pulse.check()
 
     # Look before asking (as the client's own create does): what Kaggle has now tells a
-    # later attempt, or a refusal, whether our request took effect.
-    if state is None:
-        state = look()
+    # later attempt, or a refusal, whether our request took effect. The early look
+    # stands in only while it is seconds old.
+    fresh = early is not None and time.monotonic() - early[0] <= settings.KAGGLE_LOOK_FRESH_SECONDS
+    state = early[1] if fresh else look()
     first = not state["exists"]
     if first and dataset.latest_version:
         raise kaggle.KaggleError(
@@ -475,21 +484,16 @@ class Transfer:
     def _upload_one(self, entry: dict) -> str:
         name, key = entry["path"], f"{entry['path']}:{entry['sha256']}:{entry['size']}"
         source = self._sources.get(name)
-        origin = source.as_list() if source is not None else None
+        origin = source.portable() if source is not None else None
         try:
 
             def upload():
                 self._progress(name, None)  # a retried file counts from its start again
                 try:
                     return send()
-                except kaggle.KaggleError:
-                    if source is not None and not os.path.exists(self.folder / name):
-                        raise staging.StagingError(
-                            "source_missing",
-                            f"{name} was removed from lab storage (or moved) while Wharf "
-                            "sent it to Kaggle; nothing was published. Restore it, or "
-                            "submit the dataset again.",
-                        ) from None
+                except kaggle.KaggleError as exc:
+                    if source is not None:
+                        _refuse_if_source_gone(name, self.folder / name, exc)
                     raise
 
             def send():
@@ -502,6 +506,7 @@ class Transfer:
                     on_sent=None if source is None else (
                         lambda sent: self._check_sent(entry, key, source, sent)
                     ),
+                    expect=None if source is None else source.as_list(),
                 )  # fmt: skip
 
             token = _with_retries(self.job, self.pulse, upload)
@@ -565,18 +570,25 @@ class Transfer:
         """A file sent from storage: what the client read and sent must be the approved
         bytes, from the file staging opened, unwritten since. Else its blob is dropped
         (Kaggle discards it; no request names it) and the job fails."""
-        if sent is not None and sent.sha256 == entry["sha256"] and source == SourceIdentity(
+        same_file = sent is not None and source == SourceIdentity(
             sent.device, sent.inode, sent.size, sent.mtime_ns, sent.ctime_ns
-        ):  # fmt: skip
+        )  # fmt: skip
+        same_bytes = sent is not None and sent.sha256 == entry["sha256"]
+        if same_file and same_bytes:
             return
         with self._lock:
             self.sessions.pop(key, None)
             jobs.job_upload_sessions_save(self.job, dict(self.sessions))
+        if same_bytes:  # e.g. a chmod or touch meanwhile: the bytes cannot be vouched for
+            why = ("was written to, replaced or had its permissions changed while Wharf "
+                   "sent it to Kaggle, so Wharf cannot vouch for what was sent")  # fmt: skip
+        else:
+            why = ("changed on lab storage while Wharf sent it to Kaggle, so what was sent "
+                   "is not what was approved")  # fmt: skip
         raise staging.StagingError(
             "source_changed",
-            f"{entry['path']} changed on lab storage while Wharf sent it to Kaggle, so "
-            "what was sent is not what was approved; nothing was published. Submit the "
-            "dataset again once the file is complete.",
+            f"{entry['path']} {why}; nothing was published. Retry once the file is left "
+            "alone, or submit the dataset again if its content changed.",
         )
 
     def _keep(self, key: str, session: dict) -> None:
@@ -596,6 +608,28 @@ class Transfer:
             reason="Kaggle no longer holds the earlier upload (its session expired); the "
             "file is sent again from its first byte.",
         )  # fmt: skip
+
+
+def _refuse_if_source_gone(name: str, link: Path, exc: kaggle.KaggleError) -> None:
+    """A failed upload of a file sent from storage: a file that is gone, or is not the
+    one staging opened, fails the job at once (a StagingError), not after retries."""
+    if exc.code == "source_mismatch":
+        raise staging.StagingError(
+            "source_changed",
+            f"{name} was replaced or written to on lab storage after Wharf staged it; none "
+            "of it was sent and nothing was published. Retry once the file is left alone, "
+            "or submit the dataset again if its content changed.",
+        ) from None
+    try:
+        os.stat(link)
+    except FileNotFoundError:
+        raise staging.StagingError(
+            "source_missing",
+            f"{name} was removed from lab storage (or moved) while Wharf sent it to Kaggle; "
+            "nothing was published. Restore it, or submit the dataset again.",
+        ) from None
+    except OSError:
+        pass  # storage unreachable for now (a stale NFS handle): a transient failure
 
 
 def _request(job, pulse, client, ref, metadata, files, *, first: bool) -> dict:

@@ -139,6 +139,7 @@ def dataset_upload_file(
     on_session: Callable[[dict], None] | None = None,
     on_expired: Callable[[], None] | None = None,
     on_sent: Callable[[SentBytes | None], None] | None = None,
+    expect: list[int] | None = None,
 ) -> str:
     """Uploads one staged file (StartBlobUpload + the client's resumable PUT) and returns
     its upload token. Nothing exists on Kaggle until a create/version names the token,
@@ -147,7 +148,9 @@ def dataset_upload_file(
     With `on_sent`, the client process also hashes the bytes as the client reads them
     to send them, and hands the result to `on_sent` before the token is returned (None:
     the file changed size while it was read): a file sent straight from lab storage is
-    checked by what was sent.
+    checked by what was sent. `expect` is that file's identity (device, inode, size,
+    mtime_ns, ctime_ns) as staged: a file the client opens that differs is not read at
+    all (KaggleError `source_mismatch`).
 
     `session` is one an earlier call reported through `on_session` (for the same bytes,
     same account): the upload resumes it, on any machine, from the bytes Kaggle holds,
@@ -161,7 +164,7 @@ def dataset_upload_file(
             on_expired()
 
     request = {"op": "upload", "path": str(path), "session": session,
-               "hash_sent": on_sent is not None}  # fmt: skip
+               "hash_sent": on_sent is not None, "expect": expect}  # fmt: skip
     result = _call(
         client, request, on_progress=on_progress, should_stop=should_stop, on_event=event
     )

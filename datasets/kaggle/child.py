@@ -61,11 +61,12 @@ def _install_progress_hook() -> None:
 
 class _SentHash:
     """The sha256 of the bytes one upload sent, as the client read them from the file.
-    Bytes before the first read (a resumed upload's start) and after a rewind (urllib3
-    re-sending a body) are hashed again from the file itself, so the digest always
-    covers the file from its first byte to where the client got. At the end of the file
-    its identity (device, inode, size, mtime, ctime) is taken: any write to it since it
-    was staged shows there."""
+    Bytes before the first read (a resumed upload's start, hashed when the reader is
+    made, before the PUT goes out) and after a rewind (urllib3 re-sending a body) are
+    hashed again from the file itself, so the digest always covers the file from its
+    first byte to where the client got. At the end of the file its identity (device,
+    inode, size, mtime, ctime) is taken: any write to it since it was staged shows
+    there. Long reads that send nothing tell the parent they are alive."""
 
     def __init__(self, fd: int):
         self.fd, self.digest, self.count, self.end = fd, hashlib.sha256(), 0, None
@@ -73,13 +74,15 @@ class _SentHash:
     def before_read(self, position: int) -> None:
         if position == self.count:
             return
-        self.digest, self.count = hashlib.sha256(), 0
+        self.digest, self.count, self.end = hashlib.sha256(), 0, None
+        alive = time.monotonic()
         while self.count < position:
             chunk = os.pread(self.fd, min(1 << 20, position - self.count), self.count)
             if not chunk:
                 break
             self.digest.update(chunk)
             self.count += len(chunk)
+            alive = _keep_alive(alive)
 
     def read(self, data: bytes) -> None:
         if data:
@@ -97,20 +100,42 @@ class _SentHash:
                 "ctime_ns": st.st_ctime_ns}  # fmt: skip
 
 
+def _keep_alive(since: float) -> float:
+    now = time.monotonic()
+    if now - since < 1:
+        return since
+    emit(alive=True)
+    return now
+
+
+class SourceMismatch(Exception):
+    """The file the client opened is not the one staging opened (or was written since)."""
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def _install_sent_hash_hook() -> None:
     # The client's resumable PUT reads the file through its module-level
     # TqdmBufferedReader. An upload asked to hash what it sends (`hash_sent`: a file
-    # sent straight from lab storage, never copied) swaps in a reader that also hashes
-    # every byte it hands to the connection.
+    # sent straight from lab storage, never copied) swaps in a reader that first checks
+    # the file is the one staging opened (`expect`: its identity), before a byte is
+    # read, then hashes every byte it hands to the connection.
     from kaggle.api import kaggle_api_extended
 
     class HashingReader(kaggle_api_extended.TqdmBufferedReader):
         def __init__(self, raw, progress_bar):
+            expect = getattr(_current, "expect", None)
+            if expect is not None and _identity(os.fstat(raw.fileno())) != expect:
+                _current.refused = True
+                raise SourceMismatch("not the file staging opened")
             super().__init__(raw, progress_bar)
             readers = getattr(_current, "sent_hashes", None)
             self._sent = _SentHash(raw.fileno()) if readers is not None else None
             if self._sent is not None:
                 readers.append(self._sent)
+                self._sent.before_read(raw.tell())  # a resumed upload's start
 
         def read(self, *args, **kwargs):
             if self._sent is None:
@@ -127,12 +152,13 @@ def _hash_file(path: str) -> dict | None:
     """The whole file, read now: for an upload Kaggle already held in full (a finished
     session reused), where no byte went through the reader."""
     with open(path, "rb") as fh:
-        sent = _SentHash(fh.fileno())
+        sent, alive = _SentHash(fh.fileno()), time.monotonic()
         while True:
             chunk = fh.read(1 << 20)
             sent.read(chunk)
             if not chunk:
                 return sent.result()
+            alive = _keep_alive(alive)
 
 
 def _api():
@@ -186,6 +212,8 @@ def op_upload(api, request) -> dict:
     is reported (`session` event) the moment Kaggle grants it, and an expired one
     (`expired` event, Kaggle answered 404) before the client starts afresh.
 
+    `expect`: the identity (device, inode, size, mtime, ctime) the file must have when
+    the client opens it, checked before a byte is read (else `SourceMismatch`).
     `hash_sent`: the result also carries `sent`, the sha256 of the file as the client
     read it to send it, with the identity of the file it read (device, inode, size,
     mtime, ctime) taken at its end."""
@@ -226,11 +254,17 @@ def op_upload(api, request) -> dict:
             return upload
 
     readers = _current.sent_hashes = [] if request.get("hash_sent") else None
+    _current.expect, _current.refused = request.get("expect"), False
     try:
         with JobUploadContext() as context:
             token = api._upload_blob(request["path"], True, ApiBlobType.DATASET, context)
     finally:
-        _current.sent_hashes = None
+        _current.sent_hashes = _current.expect = None
+    if _current.refused:  # the client swallows the reader's error and gives up
+        raise SourceMismatch(
+            f"{os.path.basename(request['path'])} is not the file Wharf staged (replaced, "
+            "or written to, since); none of it was sent."
+        )
     if not token:
         raise ValueError("Upload unsuccessful: " + os.path.basename(request["path"]))
     if readers is None:
@@ -409,6 +443,8 @@ def describe_error(exc: BaseException) -> dict:
     """Turns what the client raised into {kind, status, message, retry_after}."""
     import requests
 
+    if isinstance(exc, SourceMismatch):
+        return {"kind": "source_mismatch", "message": str(exc)}
     if isinstance(exc, SystemExit):
         return {"kind": "credentials", "message": "The client found no usable credentials."}
     if isinstance(exc, requests.HTTPError):

@@ -428,6 +428,8 @@ def error_from(error: dict, credentials: Credentials) -> KaggleError:
     kind, status = error.get("kind"), error.get("status")
     message = _scrub(error.get("message") or "", credentials)
     owner = credentials.owner_slug
+    if kind == "source_mismatch":  # not Kaggle's: the file to send is not the one staged
+        return KaggleError("source_mismatch", message)
     if kind == "credentials" or status == 401:
         return KaggleError(
             "credentials_rejected",

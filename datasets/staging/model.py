@@ -108,8 +108,12 @@ class SourceIdentity:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def as_list(self) -> list[int]:
-        """As kept with an upload session (JSON)."""
         return [self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns]
+
+    def portable(self) -> list[int]:
+        """As kept with an upload session (JSON), for an attempt on any worker: without
+        the device number, which differs between hosts mounting the same NFS export."""
+        return [self.inode, self.size, self.mtime_ns, self.ctime_ns]
 
 
 @dataclass

@@ -248,6 +248,9 @@ KAGGLE_PARALLEL_UPLOADS = env_int("WHARF_KAGGLE_PARALLEL_UPLOADS", 2)
 # Keep one client process warm per worker process (its import takes ~0.4 s, a tiny
 # job's whole budget); it holds no credentials until a job takes it. ~45 MB each.
 KAGGLE_WARM_CLIENT = env_bool("WHARF_KAGGLE_WARM_CLIENT", True)
+# The look at Kaggle taken beside a job's first upload stands in for the look before
+# the create/version only while it is this fresh (a long upload looks again).
+KAGGLE_LOOK_FRESH_SECONDS = 10
 KAGGLE_RETRY_BASE = float(env_str("WHARF_KAGGLE_RETRY_BASE", "2"))
 KAGGLE_RETRY_CAP = float(env_str("WHARF_KAGGLE_RETRY_CAP", "300"))
 # How long Kaggle may take to process a new version before the job gives up.

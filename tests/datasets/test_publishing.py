@@ -378,3 +378,31 @@ def test_a_worker_killed_mid_upload_resumes_the_file_on_the_next_attempt(
         assert "job.upload.restarted" not in actions(job)
     assert sum("StartBlobUpload" in str(r) for r in after) == (1 if afresh else 0)
     assert kaggle_files(team, dataset.ref) == {"big.bin": size}
+
+
+def _looks_before_the_create(log: list[dict]) -> int:
+    looks = 0
+    for request in log:
+        if "CreateDataset" in str(request):
+            return looks
+        looks += "GetDatasetStatus" in str(request)
+    raise AssertionError("no CreateDataset in the log")
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["quick-upload", "slow-upload"])
+def test_the_look_beside_the_first_upload_stands_in_only_while_fresh(team, kaggle_sandbox,
+                                                                     slow):  # fmt: skip
+    """A first version's look at Kaggle runs beside the first upload; it stands in for the
+    look before the create only while fresh (KAGGLE_LOOK_FRESH_SECONDS: 1 s in tests),
+    else Kaggle is looked at again right before the create."""
+    dataset = team.dataset(slug=f"early-look-{int(slow)}")
+    team.upload(dataset, "a.bin", os.urandom(3 * 1024 * 1024 if slow else 2048))
+    if slow:
+        kaggle_sandbox.set_upload_bandwidth(1024 * 1024)
+    since = len(kaggle_sandbox.request_log())
+    try:
+        job = finished(team.approve(team.submit(dataset)), timeout=60)
+    finally:
+        kaggle_sandbox.set_upload_bandwidth(None)
+    assert job.state == JobState.PUBLISHED, job.error_message
+    assert _looks_before_the_create(kaggle_sandbox.request_log(since)) == (2 if slow else 1)

@@ -51,7 +51,7 @@ def test_a_storage_file_is_sent_from_storage_unless_settings_ask_for_a_copy(
         assert os.stat(source).st_nlink == 1  # a symlink, never a hard link into storage
 
 
-@pytest.mark.parametrize("change", ["written", "removed"])
+@pytest.mark.parametrize("change", ["written", "removed", "replaced"])
 def test_a_storage_file_changed_while_it_is_sent_fails_and_publishes_nothing(
     team, kaggle_sandbox, own_workers, change
 ):
@@ -68,33 +68,44 @@ def test_a_storage_file_changed_while_it_is_sent_fails_and_publishes_nothing(
     team.add_storage(dataset, "growing.bin")
     submission = team.submit(dataset)
     kaggle_sandbox.set_upload_bandwidth(1024 * 1024)
-    if change == "removed":  # the client waits 2 s before it asks again, then sends
+    if change != "written":  # the client waits 2 s before it asks again, then sends
         kaggle_sandbox.inject_fault("StartBlobUpload", "429", retry_after=2)
+    since = len(kaggle_sandbox.request_log())
     try:
         job = approve_when_checked(team, submission)
 
         def sending():
             job.refresh_from_db()
-            return job.state == JobState.UPLOADING and (change == "removed" or job.bytes_done)
+            return job.state == JobState.UPLOADING and (change != "written" or job.bytes_done)
 
         wait_until(sending, timeout=60, interval=0.02, message="the upload never started")
         if change == "written":
             with open(source, "r+b") as fh:  # the tail, which the upload has not read yet
                 fh.seek(size - 16)
                 fh.write(b"written too late")
-        else:
+        elif change == "removed":
             source.unlink()
+        else:  # same name, same bytes, another file (a new inode renamed over it)
+            fresh = source.with_name("growing.bin.new")
+            fresh.write_bytes(source.read_bytes())
+            fresh.replace(source)
         job = finished(job, timeout=90)
     finally:
         kaggle_sandbox.set_upload_bandwidth(None)
         kaggle_sandbox.clear_faults()
-    code = "source_changed" if change == "written" else "source_missing"
+    code = "source_missing" if change == "removed" else "source_changed"
     assert job.state == JobState.FAILED and job.error_code == code, job.error_code
-    assert "growing.bin" in job.error_message and "while Wharf sent it" in job.error_message
+    assert "growing.bin" in job.error_message
     assert sandbox_refs(kaggle_sandbox, dataset.slug) == []
+    sent = sum(r.get("content_length") or 0 for r in kaggle_sandbox.request_log(since)
+               if r.get("method") == "PUT")  # fmt: skip
     if change == "written":
-        assert job.upload_sessions == {}
-    else:
+        assert "while Wharf sent it" in job.error_message and job.upload_sessions == {}
+    elif change == "removed":
+        assert "while Wharf sent it" in job.error_message
+        assert "job.retrying" not in actions(job)
+    else:  # refused when the client opened it: not a byte of the other file left
+        assert "none of it was sent" in job.error_message and sent == 0
         assert "job.retrying" not in actions(job)
 
 
