@@ -293,6 +293,20 @@ def test_staging_compares_content_with_the_frozen_sha256(tmp_path, settings, sam
 # --- the transfer engine: pipelined, parallel, resumable (issue 21) ---------------------
 
 
+def publish_at(team, sandbox, dataset, bandwidth: int | None):
+    """Submits and approves `dataset` with the sandbox's uploads at `bandwidth` bytes/s a
+    connection (None: no limit): the finished job, and where its requests start in the
+    sandbox's log."""
+    if bandwidth:
+        sandbox.set_upload_bandwidth(bandwidth)
+    since = len(sandbox.request_log())
+    try:
+        job = finished(team.approve(team.submit(dataset)), timeout=90)
+    finally:
+        sandbox.set_upload_bandwidth(None)
+    return job, since
+
+
 def upload_puts(sandbox, since: int = 0) -> list[dict]:
     return [r for r in sandbox.request_log(since) if r.get("method") == "PUT"
             and "content_length" in r]  # fmt: skip
@@ -302,12 +316,7 @@ def test_staged_files_upload_side_by_side_then_one_version_names_them(team, kagg
     dataset = team.dataset(slug="pipelined-uploads")
     for n in range(3):
         team.upload(dataset, f"part-{n}.bin", os.urandom(1024 * 1024))
-    kaggle_sandbox.set_upload_bandwidth(1024 * 1024)  # per connection
-    since = len(kaggle_sandbox.request_log())
-    try:
-        job = finished(team.approve(team.submit(dataset)), timeout=90)
-    finally:
-        kaggle_sandbox.set_upload_bandwidth(None)
+    job, since = publish_at(team, kaggle_sandbox, dataset, 1024 * 1024)  # per connection
     assert job.state == JobState.PUBLISHED, job.error_message
     puts = [r for r in upload_puts(kaggle_sandbox, since) if r["content_length"]]
     assert len(puts) == 3
@@ -397,12 +406,6 @@ def test_the_look_beside_the_first_upload_stands_in_only_while_fresh(team, kaggl
     else Kaggle is looked at again right before the create."""
     dataset = team.dataset(slug=f"early-look-{int(slow)}")
     team.upload(dataset, "a.bin", os.urandom(3 * 1024 * 1024 if slow else 2048))
-    if slow:
-        kaggle_sandbox.set_upload_bandwidth(1024 * 1024)
-    since = len(kaggle_sandbox.request_log())
-    try:
-        job = finished(team.approve(team.submit(dataset)), timeout=60)
-    finally:
-        kaggle_sandbox.set_upload_bandwidth(None)
+    job, since = publish_at(team, kaggle_sandbox, dataset, 1024 * 1024 if slow else None)
     assert job.state == JobState.PUBLISHED, job.error_message
     assert _looks_before_the_create(kaggle_sandbox.request_log(since)) == (2 if slow else 1)
