@@ -283,9 +283,17 @@ def job_skipped(job: PublishJob) -> PublishJob:
     )  # fmt: skip
 
 
+def _lock_job_first(job: PublishJob) -> None:
+    """Takes the job's row lock before an event touches the dataset's row: the order
+    every transition takes them in. A job's upload threads record events while its
+    main thread moves it; in any other order PostgreSQL finds a deadlock."""
+    PublishJob.objects.select_for_update().filter(pk=job.pk).values_list("pk").first()
+
+
 def job_retrying(job: PublishJob, *, code: str, message: str, delay: float, attempt: int):
     """Records a transient failure that will be retried (no state change)."""
     with transaction.atomic():
+        _lock_job_first(job)
         event_record(
             "job.retrying",
             job=job,
@@ -302,6 +310,7 @@ def job_upload_sessions_save(job: PublishJob, sessions: dict) -> bool:
 def job_upload_restarted(job: PublishJob, *, name: str, size: int, reason: str) -> None:
     """Records that a file's upload could not resume and starts from its first byte."""
     with transaction.atomic():
+        _lock_job_first(job)
         event_record("job.upload.restarted", job=job,
                      data={"path": name, "size": size, "reason": reason})  # fmt: skip
 
