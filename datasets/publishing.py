@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -440,7 +441,7 @@ class Transfer:
 
     def _submit_waiting(self) -> None:
         for entry in self._waiting:
-            self._futures[entry["path"]] = self._pool.submit(self._upload_one, entry)
+            self._futures[entry["path"]] = self.beside(partial(self._upload_one, entry))
         self._waiting = []
 
     def finish(self, manifest: list[dict]) -> list[dict]:
@@ -465,7 +466,8 @@ class Transfer:
                 raise
 
     def beside(self, call) -> Future:
-        """Runs a call that moves no file in the pool, beside the uploads."""
+        """Runs `call` in the pool (an upload, or a call beside the uploads), closing the
+        thread's database connection after it."""
 
         def run():
             try:
@@ -522,8 +524,6 @@ class Transfer:
                     self._error = exc
             self._abort.set()
             raise
-        finally:
-            connection.close()
 
     def _progress(self, name: str, n: int | None) -> None:
         with self._lock:
